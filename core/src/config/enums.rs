@@ -1,7 +1,7 @@
 //! nvinfer's enumerated keys, with the integer values nvinfer uses in its config files.
 
 /// `model-color-format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ModelColorFormat {
     #[default]
     Rgb = 0,
@@ -10,7 +10,7 @@ pub enum ModelColorFormat {
 }
 
 /// `network-input-order` (and `segmentation-output-order`): 0 NCHW, 1 NHWC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum TensorOrder {
     #[default]
     Nchw = 0,
@@ -18,7 +18,7 @@ pub enum TensorOrder {
 }
 
 /// `scaling-filter`: nvinfer maps it to NvBufSurfTransform's interpolation; 0 is nearest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ScalingFilter {
     #[default]
     Nearest = 0,
@@ -26,7 +26,7 @@ pub enum ScalingFilter {
 }
 
 /// `network-type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum NetworkType {
     #[default]
     Detector = 0,
@@ -38,7 +38,7 @@ pub enum NetworkType {
 }
 
 /// `network-mode`: precision of a TensorRT engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum NetworkMode {
     #[default]
     Fp32 = 0,
@@ -48,7 +48,7 @@ pub enum NetworkMode {
 }
 
 /// `process-mode`: 1 primary (full frame), 2 secondary (objects from an upstream element).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ProcessMode {
     #[default]
     Primary = 1,
@@ -56,7 +56,7 @@ pub enum ProcessMode {
 }
 
 /// `cluster-mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ClusterMode {
     /// OpenCV `groupRectangles()` (nvinfer's default).
     #[default]
