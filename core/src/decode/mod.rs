@@ -11,6 +11,19 @@ use crate::config::{ClassAttrsTable, NetworkType};
 use crate::objects::{ClassifierAttribute, Detection, SegmentationMap};
 use crate::tensor::Tensor;
 
+mod blazeface;
+mod centernet;
+mod classifier;
+mod detectnet_v2;
+mod error;
+mod segmentation;
+mod ssd;
+mod util;
+mod yolov5;
+mod yolov8;
+
+pub use error::DecodeError;
+
 /// The built-in decoders, chosen by the `parser=` key of `[property]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parser {
@@ -81,7 +94,12 @@ pub struct UnknownParser(pub String);
 impl fmt::Display for UnknownParser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = Parser::ALL.iter().map(|p| p.name()).collect();
-        write!(f, "unknown parser '{}' (expected one of {})", self.0, names.join(", "))
+        write!(
+            f,
+            "unknown parser '{}' (expected one of {})",
+            self.0,
+            names.join(", ")
+        )
     }
 }
 
@@ -118,4 +136,63 @@ pub enum Decoded {
     Detections(Vec<Detection>),
     Attributes(Vec<ClassifierAttribute>),
     Segmentation(SegmentationMap),
+}
+
+/// Decodes batch item `batch_index` of `outputs` with `parser`.
+///
+/// Every tensor carries the batch dimension first. Detectors give boxes in network-input pixels
+/// (`ctx.network_width` x `ctx.network_height`) with the per-class `pre_cluster_threshold` of
+/// `ctx.class_attrs` already applied (a detection is kept when `confidence >= threshold`, as in
+/// nvinfer's parsers); classifiers give one attribute per output layer; segmentation gives a class
+/// map. Never panics on odd shapes: anything that does not fit is a [`DecodeError`].
+pub fn decode(
+    parser: Parser,
+    outputs: &[Tensor],
+    batch_index: usize,
+    ctx: &DecodeContext,
+) -> Result<Decoded, DecodeError> {
+    for t in outputs {
+        util::check_tensor(t, batch_index)?;
+    }
+    match parser {
+        Parser::DetectNetV2 => {
+            detectnet_v2::decode(outputs, batch_index, ctx).map(Decoded::Detections)
+        }
+        Parser::CenterNet => centernet::decode(outputs, batch_index, ctx).map(Decoded::Detections),
+        Parser::YoloV8 => yolov8::decode(outputs, batch_index, ctx).map(Decoded::Detections),
+        Parser::YoloV5 => yolov5::decode(outputs, batch_index, ctx).map(Decoded::Detections),
+        Parser::Ssd => ssd::decode(outputs, batch_index, ctx).map(Decoded::Detections),
+        Parser::BlazeFace => blazeface::decode(outputs, batch_index, ctx).map(Decoded::Detections),
+        Parser::Classifier => {
+            classifier::decode(outputs, batch_index, ctx).map(Decoded::Attributes)
+        }
+        Parser::Segmentation => {
+            segmentation::decode(outputs, batch_index, ctx).map(Decoded::Segmentation)
+        }
+    }
+}
+
+/// At model load: do these output names and shapes (batch dimension first) fit the parser?
+///
+/// `num_classes` is `num-detected-classes` (0 when unknown); where the layout is ambiguous it
+/// is used to tell layouts apart. The error names the output and what was expected.
+pub fn check_outputs(
+    parser: Parser,
+    outputs: &[(String, Vec<usize>)],
+    num_classes: usize,
+) -> Result<(), DecodeError> {
+    let outs: Vec<util::OutputDesc> = outputs
+        .iter()
+        .map(|(n, s)| util::OutputDesc { name: n, shape: s })
+        .collect();
+    match parser {
+        Parser::DetectNetV2 => detectnet_v2::Layout::resolve(&outs, num_classes).map(|_| ()),
+        Parser::CenterNet => centernet::Layout::resolve(&outs).map(|_| ()),
+        Parser::YoloV8 => yolov8::Layout::resolve(&outs, num_classes).map(|_| ()),
+        Parser::YoloV5 => yolov5::Layout::resolve(&outs).map(|_| ()),
+        Parser::Ssd => ssd::Layout::resolve(&outs).map(|_| ()),
+        Parser::BlazeFace => blazeface::Layout::resolve(&outs).map(|_| ()),
+        Parser::Classifier => classifier::Layout::resolve(&outs).map(|_| ()),
+        Parser::Segmentation => segmentation::Layout::resolve(&outs, num_classes).map(|_| ()),
+    }
 }
