@@ -114,3 +114,18 @@ pub fn dbscan(detections: &[Detection], params: &DbscanParams, hybrid: bool) -> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_is_one_minus_iou() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(distance(&a, &a), 0.0);
+        assert!(
+            (distance(&a, &BBox::new(3.0, 0.0, 10.0, 10.0)) - (1.0 - 70.0 / 130.0)).abs() < 1e-6
+        );
+        assert_eq!(distance(&a, &BBox::new(50.0, 0.0, 10.0, 10.0)), 1.0);
+    }
+}

@@ -93,13 +93,13 @@ fn partition(rects: &[Rect], eps: f64) -> (Vec<usize>, usize) {
     let mut label_of_root = vec![usize::MAX; n];
     let mut labels = vec![0; n];
     let mut classes = 0;
-    for i in 0..n {
+    for (i, label) in labels.iter_mut().enumerate() {
         let r = root(&mut parent, i);
         if label_of_root[r] == usize::MAX {
             label_of_root[r] = classes;
             classes += 1;
         }
-        labels[i] = label_of_root[r];
+        *label = label_of_root[r];
     }
     (labels, classes)
 }

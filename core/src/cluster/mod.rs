@@ -77,8 +77,9 @@ pub fn cluster(
 ) -> Vec<Detection> {
     let mut per_class: BTreeMap<u32, Vec<Detection>> = BTreeMap::new();
     for d in detections {
-        // `!(c >= t)` also drops NaN confidences.
-        if !(d.confidence >= attrs.get(d.class_id).pre_cluster_threshold) {
+        // Also drops NaN confidences.
+        let reaches = d.confidence >= attrs.get(d.class_id).pre_cluster_threshold;
+        if !reaches {
             continue;
         }
         per_class.entry(d.class_id).or_default().push(d);
@@ -112,7 +113,7 @@ pub fn cluster(
                 } else {
                     list
                 };
-                l.retain(|d| !(d.confidence < a.post_cluster_threshold));
+                l.retain(|d| d.confidence >= a.post_cluster_threshold);
                 top_k(&mut l, a.topk);
                 l
             }

@@ -47,3 +47,17 @@ pub fn nms(detections: &[Detection], iou_threshold: f32) -> Vec<Detection> {
     }
     kept.into_iter().map(|i| detections[i].clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_like_nvinfer() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(iou(&a, &a), 1.0);
+        assert!((iou(&a, &BBox::new(1.0, 1.0, 10.0, 10.0)) - 81.0 / 119.0).abs() < 1e-6);
+        assert_eq!(iou(&a, &BBox::new(20.0, 0.0, 10.0, 10.0)), 0.0);
+        assert_eq!(iou(&BBox::default(), &BBox::default()), 0.0);
+    }
+}

@@ -110,3 +110,21 @@ pub(crate) fn decode(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchor_layout() {
+        let a = anchors();
+        assert_eq!(a.len(), NUM_ANCHORS);
+        assert_eq!(a[0], a[1]);
+        assert_eq!(a[0], (0.5 / 16.0, 0.5 / 16.0));
+        assert_eq!(a[2], (1.5 / 16.0, 0.5 / 16.0));
+        assert_eq!(a[512], (0.5 / 8.0, 0.5 / 8.0));
+        assert_eq!(a[517], a[512]);
+        assert_eq!(a[518], (1.5 / 8.0, 0.5 / 8.0));
+        assert_eq!(a[895], (7.5 / 8.0, 7.5 / 8.0));
+    }
+}

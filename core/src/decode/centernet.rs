@@ -136,7 +136,7 @@ pub(crate) fn decode(
         for y in 0..h {
             for x in 0..w {
                 let v = p[y * w + x];
-                if !(v >= threshold) {
+                if !util::at_least(v, threshold) {
                     continue;
                 }
                 let mut is_peak = true;

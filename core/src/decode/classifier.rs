@@ -91,3 +91,19 @@ pub(crate) fn decode(
     }
     Ok(attrs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::probabilities;
+
+    #[test]
+    fn softmax_only_when_not_a_distribution() {
+        assert_eq!(probabilities(&[0.2, 0.8]), vec![0.2, 0.8]);
+        let p = probabilities(&[1.0, 1.0]);
+        assert!((p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.5).abs() < 1e-6);
+        let p = probabilities(&[-1.0, 0.5, 0.5]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert_eq!(probabilities(&[0.3]), vec![0.3]);
+        assert!((probabilities(&[2.0])[0] - 0.880_797).abs() < 1e-5);
+    }
+}

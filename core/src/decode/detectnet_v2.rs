@@ -145,18 +145,17 @@ pub(crate) fn decode(
     for class in 0..util::classes_to_decode(l.classes, ctx) {
         let threshold = ctx.class_attrs.get(class as u32).pre_cluster_threshold;
         let planes = &bbox[class * 4 * grid..(class + 1) * 4 * grid];
-        for h in 0..gh {
-            for w in 0..gw {
+        for (h, &centre_y) in centres_y.iter().enumerate() {
+            for (w, &centre_x) in centres_x.iter().enumerate() {
                 let i = w + h * gw;
                 let confidence = cov[class * grid + i];
-                // `!(c >= t)` also drops NaN, like nvinfer's `c < t` would not.
-                if !(confidence >= threshold) {
+                if !util::at_least(confidence, threshold) {
                     continue;
                 }
-                let x1 = clip((planes[i] - centres_x[w]) * -BBOX_NORM, net_w);
-                let y1 = clip((planes[grid + i] - centres_y[h]) * -BBOX_NORM, net_h);
-                let x2 = clip((planes[2 * grid + i] + centres_x[w]) * BBOX_NORM, net_w);
-                let y2 = clip((planes[3 * grid + i] + centres_y[h]) * BBOX_NORM, net_h);
+                let x1 = clip((planes[i] - centre_x) * -BBOX_NORM, net_w);
+                let y1 = clip((planes[grid + i] - centre_y) * -BBOX_NORM, net_h);
+                let x2 = clip((planes[2 * grid + i] + centre_x) * BBOX_NORM, net_w);
+                let y2 = clip((planes[3 * grid + i] + centre_y) * BBOX_NORM, net_h);
                 if !(x2 - x1 >= 0.0 && y2 - y1 >= 0.0) {
                     continue;
                 }

@@ -4,10 +4,10 @@
 //! `ymin, xmin, ymax, xmax` normalised to 0..1 (the TensorFlow / ONNX SSD convention) and scores
 //! `[N, K, C]`. **Class 0 is the background** and is never reported; class ids are the score
 //! columns, so the labels file's first line is the background (e.g. `background` or
-//! `unlabeled`, as in DeepStream's SSD sample labels). Every (box, class >= 1) pair whose score is
-//! >= that class's pre-cluster-threshold becomes a detection (clustering then works per class).
-//! Boxes and scores are told apart by shape (last dimension 4 = boxes); when both end in 4, a
-//! name containing `box` or `loc` marks the boxes.
+//! `unlabeled`, as in DeepStream's SSD sample labels). Every (box, class >= 1) pair whose score
+//! reaches that class's pre-cluster-threshold becomes a detection (clustering then works per
+//! class). Boxes and scores are told apart by shape (last dimension 4 = boxes); when both end
+//! in 4, a name containing `box` or `loc` marks the boxes.
 //!
 //! **Already decoded** (TF Object Detection API export with its own NMS): outputs whose names
 //! contain `detection_boxes` `[N, M, 4]` (same normalised ymin, xmin, ymax, xmax),

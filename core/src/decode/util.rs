@@ -99,6 +99,11 @@ pub(crate) fn classes_to_decode(model_classes: usize, ctx: &DecodeContext) -> us
     }
 }
 
+/// `value >= threshold`; false for NaN.
+pub(crate) fn at_least(value: f32, threshold: f32) -> bool {
+    value >= threshold
+}
+
 pub(crate) fn passes_pre_cluster(ctx: &DecodeContext, class_id: usize, confidence: f32) -> bool {
     confidence >= ctx.class_attrs.get(class_id as u32).pre_cluster_threshold
 }
