@@ -17,7 +17,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-meson) run_meson=0 ;;
     --no-lint) run_lint=0 ;;
-    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
