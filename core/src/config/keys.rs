@@ -954,12 +954,15 @@ impl<'a> Value<'a> {
             Some(base) if path.is_relative() => base.join(path),
             _ => path.to_path_buf(),
         };
-        Ok(Some(
-            joined
-                .components()
-                .filter(|c| *c != Component::CurDir)
-                .collect(),
-        ))
+        let cleaned: PathBuf = joined
+            .components()
+            .filter(|c| *c != Component::CurDir)
+            .collect();
+        Ok(Some(if cleaned.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            cleaned
+        }))
     }
 
     fn text_list(&self) -> Vec<String> {

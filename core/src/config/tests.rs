@@ -415,3 +415,16 @@ fn explain_marks_keys_from_file() {
     )));
     assert_eq!(explained.from_file.len(), 2);
 }
+
+#[test]
+fn odd_values_round_trip() {
+    let yaml = "property:\n  parse-bbox-instance-mask-func-name: \"two\\nlines\"\n  tlt-model-key: \" spaced\\\\key \"\n  onnx-file: .\n  output-blob-names: [\"a;b\", \"c\\td\"]\n";
+    let loaded = InferConfig::from_yaml_str(yaml, None).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.tlt_model_key.as_deref(), Some(" spaced\\key "));
+    assert_eq!(c.onnx_file, Some(PathBuf::from(".")));
+    assert_eq!(c.output_blob_names, vec!["a;b", "c\td"]);
+    let written = c.to_key_file_string();
+    let back = InferConfig::from_key_file_str(&written, None).unwrap();
+    assert_eq!(&back.config, c, "{written}");
+}

@@ -88,7 +88,7 @@ pub(crate) fn parse(text: &str, source: Option<&Path>) -> Result<Document, Confi
                         )
                     })?;
                     // `;` stays a list separator in a YAML string, as in DeepStream's samples.
-                    text.replace('\\', "\\\\")
+                    keyfile::escape(&text, false)
                 }
             };
             group.entries.push(Entry {
