@@ -27,7 +27,12 @@ fn run(frame: &FrameView, p: &nvtl_core::preprocess::PreprocessParams) -> Vec<f3
 #[test]
 fn packed_formats_at_identity_size_are_exact() {
     let rgb = rgb_4x2();
-    for format in [PixelFormat::Rgb, PixelFormat::Bgr, PixelFormat::Rgbx, PixelFormat::Bgrx] {
+    for format in [
+        PixelFormat::Rgb,
+        PixelFormat::Bgr,
+        PixelFormat::Rgbx,
+        PixelFormat::Bgrx,
+    ] {
         for pad in [0, 7] {
             let f = from_rgb(&rgb, 4, 2, format, pad, 0xEE);
             for filter in [Sf::Nearest, Sf::Bilinear] {
@@ -39,7 +44,11 @@ fn packed_formats_at_identity_size_are_exact() {
                     for x in 0..4 {
                         for c in 0..3 {
                             let want = (rgb[(y * 4 + x) * 3 + c] as f32 - p.offsets[c]) * 0.5;
-                            assert_eq!(out[(c * 2 + y) * 4 + x], want, "{format:?} pad {pad} {filter:?} ({x},{y}) c{c}");
+                            assert_eq!(
+                                out[(c * 2 + y) * 4 + x],
+                                want,
+                                "{format:?} pad {pad} {filter:?} ({x},{y}) c{c}"
+                            );
                         }
                     }
                 }
@@ -65,8 +74,14 @@ fn packed_to_gray_is_bt601_luma() {
         let out = run(&f.view(), &params(4, 2, Mc::Gray, Sf::Nearest, To::Nchw));
         assert_eq!(out.len(), 8);
         for i in 0..8 {
-            let want = 0.299 * rgb[i * 3] as f64 + 0.587 * rgb[i * 3 + 1] as f64 + 0.114 * rgb[i * 3 + 2] as f64;
-            assert!((out[i] as f64 - want).abs() <= 0.5 + 1e-6, "{format:?} {i}: {} vs {want}", out[i]);
+            let want = 0.299 * rgb[i * 3] as f64
+                + 0.587 * rgb[i * 3 + 1] as f64
+                + 0.114 * rgb[i * 3 + 2] as f64;
+            assert!(
+                (out[i] as f64 - want).abs() <= 0.5 + 1e-6,
+                "{format:?} {i}: {} vs {want}",
+                out[i]
+            );
         }
     }
 }
@@ -74,7 +89,13 @@ fn packed_to_gray_is_bt601_luma() {
 #[test]
 fn gray8_replicates_into_rgb_and_passes_through_gray() {
     let g: Vec<u8> = vec![0, 1, 2, 3, 250, 251, 252, 255];
-    let f = FrameView { format: PixelFormat::Gray8, width: 4, height: 2, planes: vec![&g], strides: vec![4] };
+    let f = FrameView {
+        format: PixelFormat::Gray8,
+        width: 4,
+        height: 2,
+        planes: vec![&g],
+        strides: vec![4],
+    };
     let out = run(&f, &params(4, 2, Mc::Rgb, Sf::Nearest, To::Nhwc));
     for i in 0..8 {
         assert_eq!(&out[i * 3..i * 3 + 3], &[g[i] as f32; 3]);
@@ -106,23 +127,46 @@ fn nv12_and_i420_hand_values() {
         y[s..s + 4].copy_from_slice(&Y_4X2[4..]);
         let mut uv = vec![0xCC; s];
         uv[..4].copy_from_slice(&[128, 128, 90, 240]);
-        let nv12 = FrameView { format: PixelFormat::Nv12, width: 4, height: 2, planes: vec![&y, &uv], strides: vec![s, s] };
+        let nv12 = FrameView {
+            format: PixelFormat::Nv12,
+            width: 4,
+            height: 2,
+            planes: vec![&y, &uv],
+            strides: vec![s, s],
+        };
         let u = [128u8, 90, 0xCC, 0xCC];
         let v = [128u8, 240, 0xCC, 0xCC];
-        let i420 = FrameView { format: PixelFormat::I420, width: 4, height: 2, planes: vec![&y, &u, &v], strides: vec![s, 2 + pad.min(2), 2 + pad.min(2)] };
+        let i420 = FrameView {
+            format: PixelFormat::I420,
+            width: 4,
+            height: 2,
+            planes: vec![&y, &u, &v],
+            strides: vec![s, 2 + pad.min(2), 2 + pad.min(2)],
+        };
         for f in [&nv12, &i420] {
             for order in [To::Nchw, To::Nhwc] {
                 let out = run(f, &params(4, 2, Mc::Rgb, Sf::Bilinear, order));
                 for (i, want) in EXPECTED_4X2.iter().enumerate() {
                     for c in 0..3 {
-                        let idx = if order == To::Nchw { c * 8 + i } else { i * 3 + c };
-                        assert_eq!(out[idx], want[c] as f32, "{:?} pad {pad} {order:?} px {i} c{c}", f.format);
+                        let idx = if order == To::Nchw {
+                            c * 8 + i
+                        } else {
+                            i * 3 + c
+                        };
+                        assert_eq!(
+                            out[idx], want[c] as f32,
+                            "{:?} pad {pad} {order:?} px {i} c{c}",
+                            f.format
+                        );
                     }
                 }
             }
             let out = run(f, &params(4, 2, Mc::Bgr, Sf::Nearest, To::Nchw));
             for (i, want) in EXPECTED_4X2.iter().enumerate() {
-                assert_eq!([out[i], out[8 + i], out[16 + i]], [want[2] as f32, want[1] as f32, want[0] as f32]);
+                assert_eq!(
+                    [out[i], out[8 + i], out[16 + i]],
+                    [want[2] as f32, want[1] as f32, want[0] as f32]
+                );
             }
             // GRAY from YUV is the Y plane as is.
             let out = run(f, &params(4, 2, Mc::Gray, Sf::Nearest, To::Nchw));
@@ -141,7 +185,13 @@ fn odd_sized_yuv_uses_ceil_chroma() {
     uv[(3 + 2) * 2] = 90;
     uv[(3 + 2) * 2 + 1] = 240;
     // exact-length planes (no padding after the last row)
-    let f = FrameView { format: PixelFormat::Nv12, width: w, height: h, planes: vec![&y, &uv], strides: vec![w, 6] };
+    let f = FrameView {
+        format: PixelFormat::Nv12,
+        width: w,
+        height: h,
+        planes: vec![&y, &uv],
+        strides: vec![w, 6],
+    };
     let out = run(&f, &params(w, h, Mc::Rgb, Sf::Nearest, To::Nhwc));
     let grey = (1.164383f64 * 164.0).round() as f32;
     for i in 0..w * h - 1 {
@@ -149,17 +199,33 @@ fn odd_sized_yuv_uses_ceil_chroma() {
     }
     let last = &out[(w * h - 1) * 3..];
     let c: f64 = 1.164383 * 164.0;
-    let want = [c + 1.596027 * 112.0, c + 0.391762 * 38.0 - 0.812968 * 112.0, c - 2.017232 * 38.0];
+    let want = [
+        c + 1.596027 * 112.0,
+        c + 0.391762 * 38.0 - 0.812968 * 112.0,
+        c - 2.017232 * 38.0,
+    ];
     for k in 0..3 {
-        assert!((last[k] as f64 - want[k].round().clamp(0.0, 255.0)).abs() <= 1.0, "{last:?} {want:?}");
+        assert!(
+            (last[k] as f64 - want[k].round().clamp(0.0, 255.0)).abs() <= 1.0,
+            "{last:?} {want:?}"
+        );
     }
     let u = vec![128u8; 6];
     let mut v = vec![128u8; 6];
     v[5] = 200;
-    let f = FrameView { format: PixelFormat::I420, width: w, height: h, planes: vec![&y, &u, &v], strides: vec![w, 3, 3] };
+    let f = FrameView {
+        format: PixelFormat::I420,
+        width: w,
+        height: h,
+        planes: vec![&y, &u, &v],
+        strides: vec![w, 3, 3],
+    };
     let out = run(&f, &params(w, h, Mc::Rgb, Sf::Nearest, To::Nchw));
     assert_eq!(out[0], grey);
-    assert_eq!(out[w * h - 1], (c + 1.596027 * 72.0).round().min(255.0) as f32);
+    assert_eq!(
+        out[w * h - 1],
+        (c + 1.596027 * 72.0).round().min(255.0) as f32
+    );
 }
 
 #[test]
@@ -209,7 +275,10 @@ fn fast_path_matches_naive_reference_on_random_inputs() {
         assert_eq!(t1, t2);
         // Colour conversion may round differently by one 8-bit step; nothing else may differ.
         let d = max_abs_diff(&fast, &slow);
-        assert!(d <= 1.0 / 255.0 + 1e-5, "case {case}: {format:?} {w}x{h} {roi:?} {p:?}: max diff {d}");
+        assert!(
+            d <= 1.0 / 255.0 + 1e-5,
+            "case {case}: {format:?} {w}x{h} {roi:?} {p:?}: max diff {d}"
+        );
         assert!(fast.iter().all(|v| v.is_finite()));
     }
 }
@@ -217,14 +286,19 @@ fn fast_path_matches_naive_reference_on_random_inputs() {
 fn asset(name: &str) -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("NVTL_ASSETS")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/nvtl/assets")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/nvtl/assets"))
+        })?;
     let path = dir.join(name);
     if path.is_file() {
         Some(path)
     } else if std::env::var_os("NVTL_REQUIRE_ASSETS").is_some() {
         panic!("{} missing: run scripts/fetch-assets.sh", path.display());
     } else {
-        eprintln!("skipping: {} missing (scripts/fetch-assets.sh fetches it)", path.display());
+        eprintln!(
+            "skipping: {} missing (scripts/fetch-assets.sh fetches it)",
+            path.display()
+        );
         None
     }
 }
@@ -248,17 +322,30 @@ fn real_image_in_every_format() {
     p.scale_factor = 1.0 / 255.0;
     let roi = Rect::full(w, h);
     let mut base = vec![0.0; p.tensor_len()];
-    preprocess(&from_rgb(&rgb, w, h, PixelFormat::Rgb, 0, 0).view(), roi, &p, &mut base).unwrap();
+    preprocess(
+        &from_rgb(&rgb, w, h, PixelFormat::Rgb, 0, 0).view(),
+        roi,
+        &p,
+        &mut base,
+    )
+    .unwrap();
     for format in ALL_FORMATS {
         let f = from_rgb(&rgb, w, h, format, 24, 0x80);
-        for (color, filter, order) in [(Mc::Rgb, Sf::Bilinear, To::Nchw), (Mc::Bgr, Sf::Nearest, To::Nhwc), (Mc::Gray, Sf::Bilinear, To::Nchw)] {
+        for (color, filter, order) in [
+            (Mc::Rgb, Sf::Bilinear, To::Nchw),
+            (Mc::Bgr, Sf::Nearest, To::Nhwc),
+            (Mc::Gray, Sf::Bilinear, To::Nchw),
+        ] {
             let mut q = p.clone();
             (q.color_format, q.filter, q.order) = (color, filter, order);
             let mut fast = vec![0.0; q.tensor_len()];
             let mut slow = vec![0.0; q.tensor_len()];
             let t = preprocess(&f.view(), roi, &q, &mut fast).unwrap();
             preprocess_naive(&f.view(), roi, &q, &mut slow).unwrap();
-            assert!(max_abs_diff(&fast, &slow) <= 1.0 / 255.0 + 1e-5, "{format:?} {color:?}");
+            assert!(
+                max_abs_diff(&fast, &slow) <= 1.0 / 255.0 + 1e-5,
+                "{format:?} {color:?}"
+            );
             assert!((t.scale_x - 512.0 / w as f32).abs() < 1e-6);
         }
         let mut out = vec![0.0; p.tensor_len()];
@@ -282,7 +369,12 @@ fn secondary_crops_at_odd_positions() {
     let rgb = rng.bytes(w * h * 3);
     for format in ALL_FORMATS {
         let f = from_rgb(&rgb, w, h, format, 3, 0);
-        for roi in [Rect::new(1, 1, 7, 5), Rect::new(66, 44, 1, 1), Rect::new(33, 0, 34, 45), Rect::new(5, 17, 31, 3)] {
+        for roi in [
+            Rect::new(1, 1, 7, 5),
+            Rect::new(66, 44, 1, 1),
+            Rect::new(33, 0, 34, 45),
+            Rect::new(5, 17, 31, 3),
+        ] {
             let mut p = params(24, 24, Mc::Rgb, Sf::Bilinear, To::Nchw);
             p.maintain_aspect_ratio = true;
             let mut a = vec![0.0; p.tensor_len()];

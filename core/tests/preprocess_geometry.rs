@@ -8,7 +8,13 @@ use nvtl_core::BBox;
 use preprocess_util::*;
 
 fn gray(data: &[u8], w: usize, h: usize) -> FrameView<'_> {
-    FrameView { format: PixelFormat::Gray8, width: w, height: h, planes: vec![data], strides: vec![w] }
+    FrameView {
+        format: PixelFormat::Gray8,
+        width: w,
+        height: h,
+        planes: vec![data],
+        strides: vec![w],
+    }
 }
 
 #[test]
@@ -26,10 +32,24 @@ fn letterbox_right_bottom_and_symmetric() {
     let black = (0.0 - 5.0) * 2.0;
     for y in 0..6 {
         for x in 0..6 {
-            assert_eq!(out[y * 6 + x], if y < 3 { white } else { black }, "({x},{y})");
+            assert_eq!(
+                out[y * 6 + x],
+                if y < 3 { white } else { black },
+                "({x},{y})"
+            );
         }
     }
-    assert_eq!(t, Transform { scale_x: 0.75, scale_y: 0.75, pad_x: 0.0, pad_y: 0.0, offset_x: 0.0, offset_y: 0.0 });
+    assert_eq!(
+        t,
+        Transform {
+            scale_x: 0.75,
+            scale_y: 0.75,
+            pad_x: 0.0,
+            pad_y: 0.0,
+            offset_x: 0.0,
+            offset_y: 0.0
+        }
+    );
 
     // Symmetric: 3 rows of padding -> 1 on top, 2 at the bottom (nvinfer's integer halving).
     p.symmetric_padding = true;
@@ -47,7 +67,10 @@ fn letterbox_right_bottom_and_symmetric() {
     let mut out = vec![0.0; 7 * 6 * 3];
     let t = preprocess(&f, Rect::full(2, 6), &p, &mut out).unwrap();
     // 7*6/2 = 21 > 6 -> width = 6*2/6 = 2, pad (7-2)/2 = 2 left, 3 right.
-    assert_eq!((t.scale_x, t.scale_y, t.pad_x, t.pad_y), (1.0, 1.0, 2.0, 0.0));
+    assert_eq!(
+        (t.scale_x, t.scale_y, t.pad_x, t.pad_y),
+        (1.0, 1.0, 2.0, 0.0)
+    );
     for y in 0..6 {
         let row: Vec<f32> = (0..7).map(|x| out[(y * 7 + x) * 3 + 1]).collect();
         assert_eq!(row, vec![0.0, 0.0, 200.0, 200.0, 0.0, 0.0, 0.0]);
@@ -86,7 +109,12 @@ fn transform_round_trip() {
     assert!((net.width - 90.0).abs() < 1e-3 && (net.height - 96.0).abs() < 1e-3);
     let b = BBox::new(25.5, 10.0, 30.0, 40.0);
     let back = t.to_network(t.to_frame(b));
-    for (x, y) in [(back.left, b.left), (back.top, b.top), (back.width, b.width), (back.height, b.height)] {
+    for (x, y) in [
+        (back.left, b.left),
+        (back.top, b.top),
+        (back.width, b.width),
+        (back.height, b.height),
+    ] {
         assert!((x - y).abs() < 1e-3);
     }
     assert_eq!(Transform::identity().to_frame(b), b);
@@ -136,7 +164,10 @@ fn bilinear_exact_values() {
     let mut out = vec![0.0; 9];
     preprocess(&f, Rect::full(2, 2), &p, &mut out).unwrap();
     // positions: (i + 0.5) * 2/3 - 0.5 = -1/6, 0.5, 7/6 -> 0, 0.5, 1
-    assert_eq!(out, vec![0.0, 50.0, 100.0, 100.0, 90.0, 80.0, 200.0, 130.0, 60.0]);
+    assert_eq!(
+        out,
+        vec![0.0, 50.0, 100.0, 100.0, 90.0, 80.0, 200.0, 130.0, 60.0]
+    );
     // 4x1 -> 2x1 downscale: positions 0.5 and 2.5.
     let data = [0u8, 100, 200, 220];
     let f = gray(&data, 4, 1);
@@ -151,32 +182,106 @@ fn errors_instead_of_panics() {
     let p = params(4, 4, Mc::Rgb, Sf::Bilinear, To::Nchw);
     let mut out = vec![0.0; 48];
     let rgb = vec![0u8; 4 * 4 * 3];
-    let ok = FrameView { format: PixelFormat::Rgb, width: 4, height: 4, planes: vec![&rgb], strides: vec![12] };
+    let ok = FrameView {
+        format: PixelFormat::Rgb,
+        width: 4,
+        height: 4,
+        planes: vec![&rgb],
+        strides: vec![12],
+    };
     assert!(preprocess(&ok, Rect::full(4, 4), &p, &mut out).is_ok());
 
-    let short = FrameView { planes: vec![&rgb[..47]], ..ok.clone() };
-    assert!(matches!(preprocess(&short, Rect::full(4, 4), &p, &mut out), Err(PreprocessError::PlaneTooShort { plane: 0, len: 47, needed: 48, .. })));
-    let wide = FrameView { strides: vec![13], ..ok.clone() };
-    assert!(matches!(preprocess(&wide, Rect::full(4, 4), &p, &mut out), Err(PreprocessError::PlaneTooShort { .. })));
-    let narrow = FrameView { strides: vec![11], ..ok.clone() };
-    assert!(matches!(preprocess(&narrow, Rect::full(4, 4), &p, &mut out), Err(PreprocessError::StrideTooSmall { .. })));
-    let huge = FrameView { strides: vec![usize::MAX], ..ok.clone() };
-    assert!(matches!(preprocess(&huge, Rect::full(4, 4), &p, &mut out), Err(PreprocessError::PlaneTooShort { .. })));
-    let nv12 = FrameView { format: PixelFormat::Nv12, strides: vec![4], ..ok.clone() };
-    assert!(matches!(preprocess(&nv12, Rect::full(4, 4), &p, &mut out), Err(PreprocessError::PlaneCount { expected: 2, .. })));
+    let short = FrameView {
+        planes: vec![&rgb[..47]],
+        ..ok.clone()
+    };
+    assert!(matches!(
+        preprocess(&short, Rect::full(4, 4), &p, &mut out),
+        Err(PreprocessError::PlaneTooShort {
+            plane: 0,
+            len: 47,
+            needed: 48,
+            ..
+        })
+    ));
+    let wide = FrameView {
+        strides: vec![13],
+        ..ok.clone()
+    };
+    assert!(matches!(
+        preprocess(&wide, Rect::full(4, 4), &p, &mut out),
+        Err(PreprocessError::PlaneTooShort { .. })
+    ));
+    let narrow = FrameView {
+        strides: vec![11],
+        ..ok.clone()
+    };
+    assert!(matches!(
+        preprocess(&narrow, Rect::full(4, 4), &p, &mut out),
+        Err(PreprocessError::StrideTooSmall { .. })
+    ));
+    let huge = FrameView {
+        strides: vec![usize::MAX],
+        ..ok.clone()
+    };
+    assert!(matches!(
+        preprocess(&huge, Rect::full(4, 4), &p, &mut out),
+        Err(PreprocessError::PlaneTooShort { .. })
+    ));
+    let nv12 = FrameView {
+        format: PixelFormat::Nv12,
+        strides: vec![4],
+        ..ok.clone()
+    };
+    assert!(matches!(
+        preprocess(&nv12, Rect::full(4, 4), &p, &mut out),
+        Err(PreprocessError::PlaneCount { expected: 2, .. })
+    ));
     let y = vec![0u8; 16];
     let uv = vec![0u8; 7];
-    let nv12 = FrameView { format: PixelFormat::Nv12, width: 4, height: 4, planes: vec![&y, &uv], strides: vec![4, 4] };
-    assert!(matches!(preprocess(&nv12, Rect::full(4, 4), &p, &mut out), Err(PreprocessError::PlaneTooShort { plane: 1, .. })));
+    let nv12 = FrameView {
+        format: PixelFormat::Nv12,
+        width: 4,
+        height: 4,
+        planes: vec![&y, &uv],
+        strides: vec![4, 4],
+    };
+    assert!(matches!(
+        preprocess(&nv12, Rect::full(4, 4), &p, &mut out),
+        Err(PreprocessError::PlaneTooShort { plane: 1, .. })
+    ));
 
-    assert!(matches!(preprocess(&ok, Rect::new(1, 1, 0, 2), &p, &mut out), Err(PreprocessError::EmptyRoi { .. })));
-    assert!(matches!(preprocess(&ok, Rect::new(3, 0, 2, 2), &p, &mut out), Err(PreprocessError::RoiOutsideFrame { .. })));
-    assert!(matches!(preprocess(&ok, Rect::new(usize::MAX, 0, 2, 2), &p, &mut out), Err(PreprocessError::RoiOutsideFrame { .. })));
-    assert!(matches!(preprocess(&ok, Rect::full(4, 4), &p, &mut out[..47]), Err(PreprocessError::OutputSize { expected: 48, got: 47 })));
+    assert!(matches!(
+        preprocess(&ok, Rect::new(1, 1, 0, 2), &p, &mut out),
+        Err(PreprocessError::EmptyRoi { .. })
+    ));
+    assert!(matches!(
+        preprocess(&ok, Rect::new(3, 0, 2, 2), &p, &mut out),
+        Err(PreprocessError::RoiOutsideFrame { .. })
+    ));
+    assert!(matches!(
+        preprocess(&ok, Rect::new(usize::MAX, 0, 2, 2), &p, &mut out),
+        Err(PreprocessError::RoiOutsideFrame { .. })
+    ));
+    assert!(matches!(
+        preprocess(&ok, Rect::full(4, 4), &p, &mut out[..47]),
+        Err(PreprocessError::OutputSize {
+            expected: 48,
+            got: 47
+        })
+    ));
     let empty_net = params(0, 4, Mc::Rgb, Sf::Bilinear, To::Nchw);
-    assert!(matches!(preprocess(&ok, Rect::full(4, 4), &empty_net, &mut []), Err(PreprocessError::EmptyNetwork { .. })));
+    assert!(matches!(
+        preprocess(&ok, Rect::full(4, 4), &empty_net, &mut []),
+        Err(PreprocessError::EmptyNetwork { .. })
+    ));
     // Zero-sized frame.
-    let z = FrameView { width: 0, height: 0, planes: vec![&[]], ..ok.clone() };
+    let z = FrameView {
+        width: 0,
+        height: 0,
+        planes: vec![&[]],
+        ..ok.clone()
+    };
     assert!(preprocess(&z, Rect::full(0, 0), &p, &mut out).is_err());
     // Messages name the problem.
     let e = preprocess(&short, Rect::full(4, 4), &p, &mut out).unwrap_err();

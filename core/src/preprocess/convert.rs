@@ -49,28 +49,36 @@ pub fn bt601_luma(r: u8, g: u8, b: u8) -> u8 {
 }
 
 /// Converts `out.len() / 3` pixels of one YUV row to interleaved RGB (or BGR when `BGR`).
-/// `y` starts at the first pixel; frame column of that pixel is `x0`, whose chroma is at
-/// column `x0 / 2` of the chroma row(s). NV12: `c0` is the interleaved UV row, `c1` unused.
-/// I420: `c0` is the U row, `c1` the V row. Slices must cover the columns used.
-pub(crate) fn yuv_row<const NV12: bool, const BGR: bool>(
+/// `y` starts at the first pixel, whose frame column is `x0`; `chroma` yields `(U, V)` from
+/// chroma column `x0 / 2` on. Pixels sharing a chroma sample share its products.
+pub(crate) fn yuv_row<const BGR: bool>(
     y: &[u8],
-    c0: &[u8],
-    c1: &[u8],
+    mut chroma: impl Iterator<Item = (u8, u8)>,
     x0: usize,
     out: &mut [u8],
 ) {
     let (ri, bi) = if BGR { (2, 0) } else { (0, 2) };
-    for (i, (px, &yv)) in out.chunks_exact_mut(3).zip(y).enumerate() {
-        let cx = (x0 + i) >> 1;
-        let (u, v) = if NV12 {
-            (c0[2 * cx], c0[2 * cx + 1])
-        } else {
-            (c0[cx], c1[cx])
-        };
-        let rgb = yuv_to_rgb_bt601(yv, u, v);
-        px[ri] = rgb[0];
-        px[1] = rgb[1];
-        px[bi] = rgb[2];
+    let (mut y, mut out) = (y, out);
+    let mut put = |px: &mut [u8], yv: u8, (rv, g, bu): (i32, i32, i32)| {
+        let c = (yv as i32 - 16) * K_Y + HALF;
+        px[ri] = clamp_u8((c + rv) >> SHIFT);
+        px[1] = clamp_u8((c + g) >> SHIFT);
+        px[bi] = clamp_u8((c + bu) >> SHIFT);
+    };
+    let terms = |(u, v): (u8, u8)| {
+        let (d, e) = (u as i32 - 128, v as i32 - 128);
+        (K_RV * e, -K_GU * d - K_GV * e, K_BU * d)
+    };
+    if x0 & 1 == 1 && !y.is_empty() && out.len() >= 3 {
+        let t = terms(chroma.next().unwrap_or((128, 128)));
+        put(&mut out[..3], y[0], t);
+        (y, out) = (&y[1..], &mut out[3..]);
+    }
+    for (yp, op) in y.chunks(2).zip(out.chunks_mut(6)) {
+        let t = terms(chroma.next().unwrap_or((128, 128)));
+        for (&yv, px) in yp.iter().zip(op.chunks_exact_mut(3)) {
+            put(px, yv, t);
+        }
     }
 }
 

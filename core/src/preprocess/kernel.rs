@@ -41,20 +41,27 @@ impl Rows<'_, '_> {
                 let cy = fy / 2;
                 let cw = f.width.div_ceil(2);
                 let buf = &mut self.buf[..w * 3];
-                if nv12 {
-                    let uv = &f.planes[1][cy * f.strides[1]..][..cw * 2];
-                    if bgr {
-                        yuv_row::<true, true>(y, uv, &[], x, buf);
-                    } else {
-                        yuv_row::<true, false>(y, uv, &[], x, buf);
+                let c0 = x / 2;
+                let n = cw - c0;
+                match (nv12, bgr) {
+                    (true, _) => {
+                        let uv = &f.planes[1][cy * f.strides[1] + 2 * c0..][..2 * n];
+                        let it = uv.chunks_exact(2).map(|p| (p[0], p[1]));
+                        if bgr {
+                            yuv_row::<true>(y, it, x, buf);
+                        } else {
+                            yuv_row::<false>(y, it, x, buf);
+                        }
                     }
-                } else {
-                    let u = &f.planes[1][cy * f.strides[1]..][..cw];
-                    let v = &f.planes[2][cy * f.strides[2]..][..cw];
-                    if bgr {
-                        yuv_row::<false, true>(y, u, v, x, buf);
-                    } else {
-                        yuv_row::<false, false>(y, u, v, x, buf);
+                    (false, _) => {
+                        let u = &f.planes[1][cy * f.strides[1] + c0..][..n];
+                        let v = &f.planes[2][cy * f.strides[2] + c0..][..n];
+                        let it = u.iter().copied().zip(v.iter().copied());
+                        if bgr {
+                            yuv_row::<true>(y, it, x, buf);
+                        } else {
+                            yuv_row::<false>(y, it, x, buf);
+                        }
                     }
                 }
                 buf

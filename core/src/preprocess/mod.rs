@@ -226,7 +226,10 @@ impl PreprocessParams {
             if hdest <= nh as f64 {
                 (nw, hdest as usize)
             } else {
-                ((nh as f64 * roi_width as f64 / roi_height as f64) as usize, nh)
+                (
+                    (nh as f64 * roi_width as f64 / roi_height as f64) as usize,
+                    nh,
+                )
             }
         } else {
             (nw, nh)
@@ -285,8 +288,14 @@ fn check(
     if roi.width == 0 || roi.height == 0 {
         return Err(PreprocessError::EmptyRoi { roi });
     }
-    let inside = roi.x.checked_add(roi.width).is_some_and(|r| r <= frame.width)
-        && roi.y.checked_add(roi.height).is_some_and(|b| b <= frame.height);
+    let inside = roi
+        .x
+        .checked_add(roi.width)
+        .is_some_and(|r| r <= frame.width)
+        && roi
+            .y
+            .checked_add(roi.height)
+            .is_some_and(|b| b <= frame.height);
     if !inside {
         return Err(PreprocessError::RoiOutsideFrame {
             roi,

@@ -58,7 +58,11 @@ pub fn preprocess_naive(
     out: &mut [f32],
 ) -> Result<Transform, PreprocessError> {
     let (px, py, sw, sh) = super::check(frame, roi, params, out.len())?;
-    let (nw, nh, ch) = (params.network_width, params.network_height, params.channels());
+    let (nw, nh, ch) = (
+        params.network_width,
+        params.network_height,
+        params.channels(),
+    );
     let sample = |x: usize, y: usize| -> [f64; 3] {
         let (rgb, l) = pixel(frame, roi.x + x, roi.y + y);
         match params.color_format {

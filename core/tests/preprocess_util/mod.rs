@@ -53,7 +53,14 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
 /// Builds a `format` frame from interleaved RGB (`w * h * 3` bytes). Every stride is the
 /// minimum plus `pad` bytes, and padding bytes hold `fill`. YUV chroma is the mean of each 2x2
 /// block (clipped at odd edges); GRAY8 is BT.601 luma.
-pub fn from_rgb(rgb: &[u8], w: usize, h: usize, format: PixelFormat, pad: usize, fill: u8) -> OwnedFrame {
+pub fn from_rgb(
+    rgb: &[u8],
+    w: usize,
+    h: usize,
+    format: PixelFormat,
+    pad: usize,
+    fill: u8,
+) -> OwnedFrame {
     let px = |x: usize, y: usize| {
         let i = (y * w + x) * 3;
         (rgb[i], rgb[i + 1], rgb[i + 2])
@@ -128,7 +135,13 @@ pub fn from_rgb(rgb: &[u8], w: usize, h: usize, format: PixelFormat, pad: usize,
     }
 }
 
-pub fn params(nw: usize, nh: usize, color: ModelColorFormat, filter: ScalingFilter, order: TensorOrder) -> PreprocessParams {
+pub fn params(
+    nw: usize,
+    nh: usize,
+    color: ModelColorFormat,
+    filter: ScalingFilter,
+    order: TensorOrder,
+) -> PreprocessParams {
     PreprocessParams {
         network_width: nw,
         network_height: nh,
@@ -147,7 +160,10 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     pub fn below(&mut self, n: usize) -> usize {
@@ -160,7 +176,10 @@ impl Lcg {
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
