@@ -83,11 +83,7 @@ fn report(explained: &ExplainedConfig) -> String {
             "default"
         };
         let value = entry.value.as_deref().unwrap_or("(unset)");
-        out.push_str(&format!(
-            "{:<width$} = {value:<24} # {origin}\n",
-            entry.key,
-            width = width
-        ));
+        out.push_str(&format!("{:<width$} = {value:<24} # {origin}\n", entry.key));
     }
     for id in config.class_attrs.per_class.keys() {
         let name = format!("class-attrs-{id}");

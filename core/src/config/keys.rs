@@ -840,7 +840,7 @@ fn apply_class_attr(attrs: &mut ClassAttrs, ctx: KeyCtx<'_>) -> Result<Outcome, 
         }
         "topk" => {
             let topk = v.int()?;
-            if topk < -1 || topk > i64::from(i32::MAX) {
+            if !(-1..=i64::from(i32::MAX)).contains(&topk) {
                 return Err(ctx.invalid("must be >= 0 (or -1 for no limit)"));
             }
             attrs.topk = topk as i32;
