@@ -147,14 +147,14 @@ fn nv12_and_i420_hand_values() {
             for order in [To::Nchw, To::Nhwc] {
                 let out = run(f, &params(4, 2, Mc::Rgb, Sf::Bilinear, order));
                 for (i, want) in EXPECTED_4X2.iter().enumerate() {
-                    for c in 0..3 {
+                    for (c, &wc) in want.iter().enumerate() {
                         let idx = if order == To::Nchw {
                             c * 8 + i
                         } else {
                             i * 3 + c
                         };
                         assert_eq!(
-                            out[idx], want[c] as f32,
+                            out[idx], wc as f32,
                             "{:?} pad {pad} {order:?} px {i} c{c}",
                             f.format
                         );

@@ -59,7 +59,7 @@ pub(crate) fn yuv_row<const BGR: bool>(
 ) {
     let (ri, bi) = if BGR { (2, 0) } else { (0, 2) };
     let (mut y, mut out) = (y, out);
-    let mut put = |px: &mut [u8], yv: u8, (rv, g, bu): (i32, i32, i32)| {
+    let put = |px: &mut [u8], yv: u8, (rv, g, bu): (i32, i32, i32)| {
         let c = (yv as i32 - 16) * K_Y + HALF;
         px[ri] = clamp_u8((c + rv) >> SHIFT);
         px[1] = clamp_u8((c + g) >> SHIFT);
