@@ -1,2 +1,29 @@
 //! nvtl GStreamer plugin: `nvtlinfer` runs DeepStream nvinfer configs with nvtl's backends,
-//! `nvtlosd` draws what it found.
+//! `nvtlosd` draws what it found, `nvtljson` writes it as JSON lines.
+
+use gst::glib;
+
+pub mod meta;
+pub mod nvtlinfer;
+pub mod nvtljson;
+pub mod nvtlosd;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    meta::register();
+    nvtlinfer::register(plugin)?;
+    nvtlosd::register(plugin)?;
+    nvtljson::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    nvtl,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,247 @@
+//! nvtl's metadata on GStreamer buffers (GStreamer 1.22 has no analytics meta):
+//!
+//! - each object is a `GstVideoRegionOfInterestMeta` whose type is the label, carrying an
+//!   `nvtl/detection` param: `class-id` (uint), `label` (string), `confidence` (double),
+//!   `unique-id` (uint, the element that made it) and, when the config gives the class a
+//!   border-color, `border-color` (4 doubles, RGBA 0..1);
+//! - classifier results are `nvtl/classification` params on the object they classify (or on a
+//!   full-frame ROI of type `frame` in primary mode): `unique-id` (uint), and per attribute the
+//!   arrays `attribute-indexes`, `class-ids` (uint), `labels` (string), `probabilities` (double);
+//! - raw output tensors (output-tensor-meta=true) are a custom meta `NvtlTensorMeta` with
+//!   `unique-id` and `tensors`, a list of `tensor` structures {name, dims (int array), data (bytes,
+//!   little-endian f32)};
+//! - segmentation maps are a custom meta `NvtlSegmentationMeta` {unique-id, width, height,
+//!   num-classes, class-map (bytes, little-endian i32 per pixel, -1 = none)}.
+
+use gst::glib;
+use gst_video::VideoRegionOfInterestMeta;
+
+use crate::nvtlinfer::engine::FrameObject;
+use nvtl_core::{BBox, ClassifierAttribute, SegmentationMap, Tensor};
+
+pub const DETECTION: &str = "nvtl/detection";
+pub const CLASSIFICATION: &str = "nvtl/classification";
+pub const TENSOR_META: &str = "NvtlTensorMeta";
+pub const SEGMENTATION_META: &str = "NvtlSegmentationMeta";
+/// The ROI type of the full-frame object that carries a primary classifier's result.
+pub const FRAME_ROI_TYPE: &str = "frame";
+
+/// Registers the custom metas (idempotent). Called from plugin init.
+pub fn register() {
+    if !gst::meta::CustomMeta::is_registered(TENSOR_META) {
+        gst::meta::CustomMeta::register(TENSOR_META, &[]);
+    }
+    if !gst::meta::CustomMeta::is_registered(SEGMENTATION_META) {
+        gst::meta::CustomMeta::register(SEGMENTATION_META, &[]);
+    }
+}
+
+/// A classifier result as read back from a buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    pub unique_id: u32,
+    pub attribute_index: u32,
+    pub class_id: u32,
+    pub label: String,
+    pub probability: f64,
+}
+
+/// An object (ROI meta) as read back from a buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectMeta {
+    pub id: i32,
+    pub parent_id: i32,
+    pub roi_type: String,
+    pub rect: (u32, u32, u32, u32),
+    /// From the `nvtl/detection` param; `None` for ROIs other elements made.
+    pub class_id: Option<u32>,
+    pub label: Option<String>,
+    pub confidence: Option<f64>,
+    pub unique_id: Option<u32>,
+    /// RGBA 0..1, from the config's border-color for the class.
+    pub border_color: Option<[f64; 4]>,
+    pub classifications: Vec<Classification>,
+}
+
+/// Every ROI meta on the buffer, in attachment order.
+pub fn read_objects(buffer: &gst::BufferRef) -> Vec<ObjectMeta> {
+    buffer
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .map(|meta| {
+            let detection = meta.param(DETECTION);
+            let mut classifications = Vec::new();
+            for param in meta.params().filter(|p| p.name() == CLASSIFICATION) {
+                classifications.extend(read_classification(param));
+            }
+            ObjectMeta {
+                id: meta.id(),
+                parent_id: meta.parent_id(),
+                roi_type: meta.roi_type().to_string(),
+                rect: meta.rect(),
+                class_id: detection.and_then(|d| d.get::<u32>("class-id").ok()),
+                label: detection.and_then(|d| d.get::<String>("label").ok()),
+                confidence: detection.and_then(|d| d.get::<f64>("confidence").ok()),
+                unique_id: detection.and_then(|d| d.get::<u32>("unique-id").ok()),
+                border_color: detection.and_then(read_color),
+                classifications,
+            }
+        })
+        .collect()
+}
+
+fn read_color(detection: &gst::StructureRef) -> Option<[f64; 4]> {
+    let array = detection.get::<gst::Array>("border-color").ok()?;
+    let values: Vec<f64> = array.iter().filter_map(|v| v.get::<f64>().ok()).collect();
+    values.try_into().ok()
+}
+
+fn read_classification(param: &gst::StructureRef) -> Vec<Classification> {
+    let unique_id = param.get::<u32>("unique-id").unwrap_or(0);
+    let array = |field: &str| param.get::<gst::Array>(field).ok();
+    let (Some(indexes), Some(ids), Some(labels), Some(probabilities)) = (
+        array("attribute-indexes"),
+        array("class-ids"),
+        array("labels"),
+        array("probabilities"),
+    ) else {
+        return Vec::new();
+    };
+    indexes
+        .iter()
+        .zip(ids.iter())
+        .zip(labels.iter())
+        .zip(probabilities.iter())
+        .filter_map(|(((index, id), label), probability)| {
+            Some(Classification {
+                unique_id,
+                attribute_index: index.get::<u32>().ok()?,
+                class_id: id.get::<u32>().ok()?,
+                label: label.get::<String>().ok()?,
+                probability: probability.get::<f64>().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The next free ROI id on this buffer.
+pub fn next_object_id(buffer: &gst::BufferRef) -> i32 {
+    buffer.iter_meta::<VideoRegionOfInterestMeta>().map(|m| m.id()).max().map_or(0, |m| m + 1)
+}
+
+fn rect_of(bbox: &BBox) -> (u32, u32, u32, u32) {
+    let left = bbox.left.max(0.0).round() as u32;
+    let top = bbox.top.max(0.0).round() as u32;
+    let right = bbox.right().max(0.0).round() as u32;
+    let bottom = bbox.bottom().max(0.0).round() as u32;
+    (left, top, right.saturating_sub(left), bottom.saturating_sub(top))
+}
+
+/// Attaches one detected object; returns its ROI id.
+pub fn attach_object(
+    buffer: &mut gst::BufferRef,
+    object: &FrameObject,
+    unique_id: u32,
+    id: i32,
+    parent_id: i32,
+    border_color: Option<[f32; 4]>,
+) -> i32 {
+    let label = object.label.clone().unwrap_or_else(|| format!("class{}", object.class_id));
+    let mut meta = VideoRegionOfInterestMeta::add(buffer, &label, rect_of(&object.bbox));
+    meta.set_id(id);
+    meta.set_parent_id(parent_id);
+    let mut detection = gst::Structure::builder(DETECTION)
+        .field("class-id", object.class_id)
+        .field("label", label)
+        .field("confidence", object.confidence as f64)
+        .field("unique-id", unique_id)
+        .build();
+    if let Some(color) = border_color {
+        detection.set("border-color", gst::Array::new(color.map(|c| c as f64)));
+    }
+    meta.add_param(detection);
+    id
+}
+
+fn classification_param(unique_id: u32, attributes: &[ClassifierAttribute]) -> gst::Structure {
+    let collect = |f: &dyn Fn(&ClassifierAttribute) -> glib::SendValue| {
+        gst::Array::from_values(attributes.iter().map(f))
+    };
+    gst::Structure::builder(CLASSIFICATION)
+        .field("unique-id", unique_id)
+        .field("attribute-indexes", collect(&|a| glib::SendValue::from(a.attribute_index)))
+        .field("class-ids", collect(&|a| glib::SendValue::from(a.class_id)))
+        .field(
+            "labels",
+            collect(&|a| {
+                glib::SendValue::from(a.label.clone().unwrap_or_else(|| format!("class{}", a.class_id)))
+            }),
+        )
+        .field("probabilities", collect(&|a| glib::SendValue::from(a.probability as f64)))
+        .build()
+}
+
+/// Adds classifier results to the object with ROI id `object_id`. Returns false when the buffer
+/// has no such object.
+pub fn attach_classification(
+    buffer: &mut gst::BufferRef,
+    object_id: i32,
+    unique_id: u32,
+    attributes: &[ClassifierAttribute],
+) -> bool {
+    for mut meta in buffer.iter_meta_mut::<VideoRegionOfInterestMeta>() {
+        if meta.id() == object_id {
+            meta.add_param(classification_param(unique_id, attributes));
+            return true;
+        }
+    }
+    false
+}
+
+/// Adds a primary classifier's result as a full-frame ROI of type [`FRAME_ROI_TYPE`].
+pub fn attach_frame_classification(
+    buffer: &mut gst::BufferRef,
+    width: u32,
+    height: u32,
+    unique_id: u32,
+    attributes: &[ClassifierAttribute],
+) {
+    let id = next_object_id(buffer);
+    let mut meta = VideoRegionOfInterestMeta::add(buffer, FRAME_ROI_TYPE, (0, 0, width, height));
+    meta.set_id(id);
+    meta.set_parent_id(-1);
+    meta.add_param(classification_param(unique_id, attributes));
+}
+
+fn f32_bytes(data: &[f32]) -> glib::Bytes {
+    glib::Bytes::from_owned(data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
+}
+
+/// Attaches raw output tensors (output-tensor-meta=true).
+pub fn attach_tensors(buffer: &mut gst::BufferRef, unique_id: u32, tensors: &[Tensor]) {
+    let list = gst::List::from_values(tensors.iter().map(|t| {
+        let dims = gst::Array::from_values(t.shape.iter().map(|&d| (d as i32).into()));
+        gst::Structure::builder("tensor")
+            .field("name", &t.name)
+            .field("dims", dims)
+            .field("data", f32_bytes(&t.data))
+            .build()
+            .into()
+    }));
+    let mut meta = gst::meta::CustomMeta::add(buffer, TENSOR_META).expect("registered at plugin init");
+    let s = meta.mut_structure();
+    s.set("unique-id", unique_id);
+    s.set("tensors", list);
+}
+
+/// Attaches a segmentation map.
+pub fn attach_segmentation(buffer: &mut gst::BufferRef, unique_id: u32, map: &SegmentationMap) {
+    let bytes: Vec<u8> = map.class_map.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut meta =
+        gst::meta::CustomMeta::add(buffer, SEGMENTATION_META).expect("registered at plugin init");
+    let s = meta.mut_structure();
+    s.set("unique-id", unique_id);
+    s.set("width", map.width as u32);
+    s.set("height", map.height as u32);
+    s.set("num-classes", map.num_classes as u32);
+    s.set("class-map", glib::Bytes::from_owned(bytes));
+}

@@ -1,0 +1,367 @@
+//! The element's inference work without GStreamer: a resolved config and a loaded model turn
+//! frames (or objects inside frames) into detections, classifier attributes or segmentation
+//! maps in frame pixels.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nvtl_core::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
+use nvtl_core::cluster::{cluster, filter_detections};
+use nvtl_core::config::{InferConfig, ModelColorFormat, NetworkType};
+use nvtl_core::decode::{self, DecodeContext, Decoded, Parser};
+use nvtl_core::model::{Labels, LabelsError};
+use nvtl_core::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
+use nvtl_core::{BBox, ClassifierAttribute, Detection, SegmentationMap, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("config {config}: {reason}")]
+    Config { config: String, reason: String },
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Labels(#[from] LabelsError),
+    #[error("model {model} does not fit parser '{parser}': {reason}")]
+    Outputs { model: String, parser: Parser, reason: String },
+    #[error(transparent)]
+    Preprocess(#[from] PreprocessError),
+    #[error("decoding the outputs of {model} failed: {reason}")]
+    Decode { model: String, reason: String },
+}
+
+/// A detection in frame pixels, with its label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameObject {
+    pub class_id: u32,
+    pub confidence: f32,
+    pub bbox: BBox,
+    pub label: Option<String>,
+}
+
+/// What one inference produced for one frame or one object.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InferResult {
+    Objects(Vec<FrameObject>),
+    Attributes(Vec<ClassifierAttribute>),
+    Segmentation(SegmentationMap),
+    /// network-type=100: no decoding, raw tensors only.
+    Raw,
+}
+
+/// Accumulated time per stage, for the `stats` property and the benchmark.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    pub inferences: u64,
+    pub preprocess: Duration,
+    pub inference: Duration,
+    pub postprocess: Duration,
+}
+
+/// A loaded model with everything needed to run it as the config says.
+pub struct Engine {
+    pub config: InferConfig,
+    plan: Arc<dyn Plan>,
+    session: Box<dyn Session>,
+    parser: Option<Parser>,
+    labels: Option<Labels>,
+    params: PreprocessParams,
+    /// Batch slots of the model input (frames per call in primary mode, objects in secondary).
+    batch: usize,
+    input: Tensor,
+    /// Indices (into the plan's outputs) of the outputs the decoder sees, in config order.
+    decoded_outputs: Vec<usize>,
+    pub times: StageTimes,
+    /// The raw outputs of the last inference, kept when output-tensor-meta is on.
+    pub last_outputs: Option<Vec<Tensor>>,
+}
+
+impl Engine {
+    /// Loads the model the config names on `backend` (with `threads` CPU threads, 0 = all).
+    /// Returns the engine and warnings for the element to log (backend fallbacks, ignored keys).
+    pub fn load(
+        config: InferConfig,
+        backend_kind: BackendKind,
+        threads: usize,
+    ) -> Result<(Engine, Vec<String>), EngineError> {
+        let config_name = config
+            .source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(properties)".to_string());
+        let config_error = |reason: String| EngineError::Config { config: config_name.clone(), reason };
+        let mut warnings = Vec::new();
+
+        let onnx_path = match (&config.onnx_file, &config.model_engine_file) {
+            (Some(onnx), _) => onnx.clone(),
+            (None, Some(engine)) if engine.extension().is_some_and(|e| e == "onnx") => engine.clone(),
+            (None, Some(engine)) => {
+                return Err(config_error(format!(
+                    "model-engine-file {} is a TensorRT engine, which the {} backend cannot run; set onnx-file",
+                    engine.display(),
+                    backend_kind
+                )))
+            }
+            (None, None) => {
+                return Err(config_error("no model: set onnx-file (or model-engine-file)".into()))
+            }
+        };
+        if config.onnx_file.is_some() && config.model_engine_file.is_some() {
+            warnings.push(format!(
+                "model-engine-file {} is only used by the tensorrt backend; running {}",
+                config.model_engine_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                onnx_path.display()
+            ));
+        }
+
+        let parser = match config.parser {
+            Some(parser) => Some(parser),
+            None if config.network_type == NetworkType::InstanceSegmentation => {
+                return Err(config_error(
+                    "network-type=3 (instance segmentation) needs a custom parser, which nvtl does not have".into(),
+                ))
+            }
+            None => Parser::default_for(config.network_type),
+        };
+
+        let (backend, fallbacks) = backend::select(backend_kind)?;
+        warnings.extend(fallbacks);
+        let secondary = config.process_mode == nvtl_core::config::ProcessMode::Secondary;
+        let spec = ModelSpec {
+            onnx_path: onnx_path.clone(),
+            batch_size: if secondary { config.batch_size.max(1) as usize } else { 1 },
+            infer_dims: config.infer_dims.map(|d| d.map(|v| v as usize)),
+            input_order: config.network_input_order,
+            threads,
+        };
+        let plan = backend::load_shared(backend.as_ref(), &spec)?;
+        let model_name = onnx_path.display().to_string();
+
+        let input = plan.input().clone();
+        let (channels, height, width) =
+            input.image_dims(config.network_input_order).ok_or_else(|| {
+                config_error(format!(
+                    "input '{}' of {} has shape {:?}, which is not a {:?} image batch (check network-input-order)",
+                    input.name, model_name, input.shape, config.network_input_order
+                ))
+            })?;
+        let wanted_channels = if config.model_color_format == ModelColorFormat::Gray { 1 } else { 3 };
+        if channels != wanted_channels {
+            return Err(config_error(format!(
+                "model-color-format={} needs {wanted_channels} input channels, but {} has {channels} (input shape {:?})",
+                config.model_color_format as i32, model_name, input.shape
+            )));
+        }
+        let batch = input.shape[0];
+        if secondary && batch < config.batch_size as usize {
+            warnings.push(format!(
+                "batch-size={} but {} has a fixed batch of {batch}; running {batch} objects per call",
+                config.batch_size, model_name
+            ));
+        }
+
+        let outputs = plan.outputs();
+        let decoded_outputs: Vec<usize> = if config.output_blob_names.is_empty() {
+            (0..outputs.len()).collect()
+        } else {
+            config
+                .output_blob_names
+                .iter()
+                .map(|name| {
+                    outputs.iter().position(|o| &o.name == name).ok_or_else(|| {
+                        config_error(format!(
+                            "output-blob-names names '{name}', but {} has outputs {}",
+                            model_name,
+                            outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+
+        let labels = config.labelfile_path.as_deref().map(Labels::from_file).transpose()?;
+        let num_classes = if config.num_detected_classes > 0 {
+            config.num_detected_classes as usize
+        } else {
+            labels.as_ref().map(Labels::len).unwrap_or(0)
+        };
+        if let Some(parser) = parser {
+            let shapes: Vec<(String, Vec<usize>)> = decoded_outputs
+                .iter()
+                .map(|&i| (outputs[i].name.clone(), outputs[i].shape.clone()))
+                .collect();
+            decode::check_outputs(parser, &shapes, num_classes).map_err(|e| EngineError::Outputs {
+                model: model_name.clone(),
+                parser,
+                reason: e.to_string(),
+            })?;
+        }
+
+        let mut offsets = [0.0; 3];
+        for (slot, value) in offsets.iter_mut().zip(&config.offsets) {
+            *slot = *value;
+        }
+        let params = PreprocessParams {
+            network_width: width,
+            network_height: height,
+            color_format: config.model_color_format,
+            scale_factor: config.net_scale_factor,
+            offsets,
+            maintain_aspect_ratio: config.maintain_aspect_ratio,
+            symmetric_padding: config.symmetric_padding,
+            filter: config.scaling_filter,
+            order: config.network_input_order,
+        };
+        let session = plan.new_session()?;
+        let input_tensor = Tensor::zeros(input.name.clone(), input.shape.clone());
+        Ok((
+            Engine {
+                config,
+                plan,
+                session,
+                parser,
+                labels,
+                params,
+                batch,
+                input: input_tensor,
+                decoded_outputs,
+                times: StageTimes::default(),
+                last_outputs: None,
+            },
+            warnings,
+        ))
+    }
+
+    pub fn plan(&self) -> &Arc<dyn Plan> {
+        &self.plan
+    }
+
+    pub fn parser(&self) -> Option<Parser> {
+        self.parser
+    }
+
+    pub fn labels(&self) -> Option<&Labels> {
+        self.labels.as_ref()
+    }
+
+    /// Objects (or frames) per inference call.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn network_size(&self) -> (usize, usize) {
+        (self.params.network_width, self.params.network_height)
+    }
+
+    /// Runs the model on the whole frame (primary mode).
+    pub fn infer_frame(&mut self, frame: &FrameView) -> Result<InferResult, EngineError> {
+        let full = Rect { x: 0, y: 0, width: frame.width, height: frame.height };
+        let mut results = self.infer_regions(frame, &[full])?;
+        Ok(results.pop().expect("one region gives one result"))
+    }
+
+    /// Runs the model on each region (secondary mode: one result per region, in order),
+    /// `batch()` regions per call.
+    pub fn infer_regions(
+        &mut self,
+        frame: &FrameView,
+        regions: &[Rect],
+    ) -> Result<Vec<InferResult>, EngineError> {
+        let mut results = Vec::with_capacity(regions.len());
+        let slot_len = self.params.tensor_len();
+        for chunk in regions.chunks(self.batch) {
+            let started = Instant::now();
+            let mut transforms = Vec::with_capacity(chunk.len());
+            for (slot, region) in chunk.iter().enumerate() {
+                let out = &mut self.input.data[slot * slot_len..(slot + 1) * slot_len];
+                transforms.push(preprocess::preprocess(frame, *region, &self.params, out)?);
+            }
+            let preprocessed = Instant::now();
+            let outputs = self.session.run(&self.input)?;
+            let inferred = Instant::now();
+            for (index, transform) in transforms.iter().enumerate() {
+                results.push(self.postprocess(&outputs, index, transform, frame)?);
+            }
+            let done = Instant::now();
+            self.times.inferences += 1;
+            self.times.preprocess += preprocessed - started;
+            self.times.inference += inferred - preprocessed;
+            self.times.postprocess += done - inferred;
+            self.last_outputs = self.config.output_tensor_meta.then_some(outputs);
+        }
+        Ok(results)
+    }
+
+    fn postprocess(
+        &self,
+        outputs: &[Tensor],
+        batch_index: usize,
+        transform: &Transform,
+        frame: &FrameView,
+    ) -> Result<InferResult, EngineError> {
+        let Some(parser) = self.parser else { return Ok(InferResult::Raw) };
+        let selected: Vec<Tensor> =
+            self.decoded_outputs.iter().map(|&i| outputs[i].clone()).collect();
+        let config = &self.config;
+        let num_classes = if config.num_detected_classes > 0 {
+            config.num_detected_classes as usize
+        } else {
+            self.labels.as_ref().map(Labels::len).unwrap_or(0)
+        };
+        let ctx = DecodeContext {
+            network_width: self.params.network_width,
+            network_height: self.params.network_height,
+            num_classes,
+            class_attrs: &config.class_attrs,
+            classifier_threshold: config.classifier_threshold,
+            segmentation_threshold: config.segmentation_threshold,
+        };
+        let decoded = decode::decode(parser, &selected, batch_index, &ctx).map_err(|e| {
+            EngineError::Decode { model: self.plan.spec().onnx_path.display().to_string(), reason: e.to_string() }
+        })?;
+        Ok(match decoded {
+            Decoded::Detections(detections) => {
+                // nvinfer clusters in network pixels, then filters (ROI offsets, size limits,
+                // filter-out-class-ids) in frame pixels.
+                let (frame_width, frame_height) = (frame.width as f32, frame.height as f32);
+                let in_frame = cluster(detections, config.cluster_mode, &config.class_attrs)
+                    .into_iter()
+                    .map(|d| Detection {
+                        bbox: transform.to_frame(d.bbox).clipped(frame_width, frame_height),
+                        ..d
+                    })
+                    .filter(|d| d.bbox.width >= 1.0 && d.bbox.height >= 1.0)
+                    .collect();
+                let objects = filter_detections(
+                    in_frame,
+                    &config.class_attrs,
+                    frame_height,
+                    &config.filter_out_class_ids,
+                )
+                .into_iter()
+                .map(|d| FrameObject {
+                    label: self
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.detector_label(d.class_id))
+                        .map(str::to_string),
+                    class_id: d.class_id,
+                    confidence: d.confidence,
+                    bbox: d.bbox,
+                })
+                .collect();
+                InferResult::Objects(objects)
+            }
+            Decoded::Attributes(mut attributes) => {
+                if let Some(labels) = &self.labels {
+                    for attribute in &mut attributes {
+                        attribute.label = labels
+                            .classifier_label(attribute.attribute_index, attribute.class_id)
+                            .map(str::to_string);
+                    }
+                }
+                InferResult::Attributes(attributes)
+            }
+            Decoded::Segmentation(map) => InferResult::Segmentation(map),
+        })
+    }
+}

@@ -1,0 +1,598 @@
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::VideoFormat;
+
+use nvtl_core::backend::BackendKind;
+use nvtl_core::config::{ConfigError, InferConfig, ProcessMode};
+use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
+
+use super::engine::{Engine, EngineError, InferResult, StageTimes};
+use super::settings::{format_class_ids, parse_class_ids, Settings};
+use super::{BackendProperty, ProcessModeProperty};
+use crate::meta;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("nvtlinfer", gst::DebugColorFlags::empty(), Some("nvtl inference element"))
+});
+
+pub(crate) const FORMATS: [VideoFormat; 9] = [
+    VideoFormat::Rgb,
+    VideoFormat::Rgbx,
+    VideoFormat::Rgba,
+    VideoFormat::Bgr,
+    VideoFormat::Bgrx,
+    VideoFormat::Bgra,
+    VideoFormat::Nv12,
+    VideoFormat::I420,
+    VideoFormat::Gray8,
+];
+
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl LoadError {
+    fn to_error_message(&self) -> gst::ErrorMessage {
+        let text = self.to_string();
+        match self {
+            LoadError::Config(ConfigError::NotFound { .. } | ConfigError::Unreadable { .. }) => {
+                gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text))
+            }
+            LoadError::Engine(EngineError::Backend(nvtl_core::backend::BackendError::Model(
+                nvtl_core::model::ModelError::Read { .. },
+            ))) => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text)),
+            _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", text)),
+        }
+    }
+}
+
+/// Reads the config file (if any), applies the user's properties and loads the model.
+fn load_engine(settings: &Settings) -> Result<(Engine, Vec<String>), LoadError> {
+    let mut warnings = Vec::new();
+    let config = match &settings.config_file_path {
+        Some(path) => {
+            let loaded = InferConfig::from_file(path)?;
+            warnings.extend(loaded.warnings.iter().map(|w| w.to_string()));
+            loaded.config
+        }
+        None => InferConfig::default(),
+    };
+    let config = settings.apply_to(config);
+    let (engine, engine_warnings) =
+        Engine::load(config, settings.backend, settings.cpu_threads as usize)?;
+    warnings.extend(engine_warnings);
+    Ok((engine, warnings))
+}
+
+struct State {
+    engine: Engine,
+    info: Option<gst_video::VideoInfo>,
+    frames: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    frames: u64,
+    times: StageTimes,
+    metadata: Duration,
+    backend: String,
+    model: String,
+}
+
+#[derive(Default)]
+pub struct NvtlInfer {
+    settings: Mutex<Settings>,
+    /// The resolved config of the running model, for property getters.
+    resolved: Mutex<Option<InferConfig>>,
+    state: Mutex<Option<State>>,
+    /// A model loaded off the streaming thread, swapped in before the next frame.
+    pending: Arc<Mutex<Option<Engine>>>,
+    /// Counts model swap requests so that an older, slower load never replaces a newer one.
+    swap_generation: Arc<AtomicU64>,
+    stats: Mutex<Stats>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl NvtlInfer {
+    fn post_progress(&self, kind: gst::ProgressType, text: &str) {
+        let msg = gst::message::Progress::builder(kind, "model-load", text).src(&*self.obj()).build();
+        let _ = self.obj().post_message(msg);
+    }
+
+    fn log_loaded(&self, engine: &Engine, warnings: &[String]) {
+        for warning in warnings {
+            gst::warning!(CAT, imp = self, "{warning}");
+        }
+        let plan = engine.plan();
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} on {}: input {} {:?}, outputs {}, parser {}",
+            plan.spec().onnx_path.display(),
+            plan.backend(),
+            plan.input().name,
+            plan.input().shape,
+            plan.outputs().iter().map(|o| format!("{} {:?}", o.name, o.shape)).collect::<Vec<_>>().join(", "),
+            engine.parser().map(|p| p.name()).unwrap_or("none"),
+        );
+        *lock(&self.resolved) = Some(engine.config.clone());
+        let mut stats = lock(&self.stats);
+        stats.backend = plan.backend().to_string();
+        stats.model = plan.spec().onnx_path.display().to_string();
+    }
+
+    /// Loads the model named by the current settings on a background thread and queues it for
+    /// the streaming thread; on failure the running model stays and a warning is posted.
+    fn request_swap(&self) {
+        if lock(&self.state).is_none() {
+            return;
+        }
+        let settings = lock(&self.settings).clone();
+        let generation = self.swap_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let element = self.obj().downgrade();
+        self.post_progress(gst::ProgressType::Start, "loading the new model for a switch");
+        std::thread::Builder::new()
+            .name("nvtlinfer-load".into())
+            .spawn(move || {
+                let result = load_engine(&settings);
+                let Some(element) = element.upgrade() else { return };
+                let imp = element.imp();
+                match result {
+                    Ok((engine, warnings)) => {
+                        if imp.swap_generation.load(Ordering::SeqCst) != generation {
+                            return;
+                        }
+                        imp.log_loaded(&engine, &warnings);
+                        *lock(&imp.pending) = Some(engine);
+                        imp.post_progress(gst::ProgressType::Complete, "new model ready; switching at the next frame");
+                    }
+                    Err(err) => {
+                        imp.post_progress(gst::ProgressType::Error, "model switch failed");
+                        gst::element_warning!(
+                            element,
+                            gst::LibraryError::Settings,
+                            ("model switch failed, keeping the running model: {}", err)
+                        );
+                    }
+                }
+            })
+            .expect("spawning a thread");
+    }
+
+    fn settings_getter<T>(&self, user: impl Fn(&Settings) -> Option<T>, resolved: impl Fn(&InferConfig) -> T) -> T {
+        if let Some(value) = user(&lock(&self.settings)) {
+            return value;
+        }
+        match lock(&self.resolved).as_ref() {
+            Some(config) => resolved(config),
+            None => resolved(&InferConfig::default()),
+        }
+    }
+
+    fn stats_structure(&self) -> gst::Structure {
+        let stats = lock(&self.stats);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        gst::Structure::builder("nvtl/stats")
+            .field("frames", stats.frames)
+            .field("inferences", stats.times.inferences)
+            .field("preprocess-ms", ms(stats.times.preprocess))
+            .field("inference-ms", ms(stats.times.inference))
+            .field("postprocess-ms", ms(stats.times.postprocess))
+            .field("metadata-ms", ms(stats.metadata))
+            .field("backend", &stats.backend)
+            .field("model", &stats.model)
+            .build()
+    }
+}
+
+fn pixel_format(format: VideoFormat) -> Option<PixelFormat> {
+    Some(match format {
+        VideoFormat::Rgb => PixelFormat::Rgb,
+        VideoFormat::Rgbx | VideoFormat::Rgba => PixelFormat::Rgbx,
+        VideoFormat::Bgr => PixelFormat::Bgr,
+        VideoFormat::Bgrx | VideoFormat::Bgra => PixelFormat::Bgrx,
+        VideoFormat::Nv12 => PixelFormat::Nv12,
+        VideoFormat::I420 => PixelFormat::I420,
+        VideoFormat::Gray8 => PixelFormat::Gray8,
+        _ => return None,
+    })
+}
+
+fn frame_view<'a>(
+    frame: &'a gst_video::VideoFrameRef<&'a gst::BufferRef>,
+) -> Option<FrameView<'a>> {
+    let format = pixel_format(frame.format())?;
+    let planes = (0..frame.n_planes()).map(|p| frame.plane_data(p).ok()).collect::<Option<Vec<_>>>()?;
+    let strides = frame.plane_stride()[..frame.n_planes() as usize].iter().map(|&s| s as usize).collect();
+    Some(FrameView { format, width: frame.width() as usize, height: frame.height() as usize, planes, strides })
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for NvtlInfer {
+    const NAME: &'static str = "GstNvtlInfer";
+    type Type = super::NvtlInfer;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for NvtlInfer {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let defaults = InferConfig::default();
+            vec![
+                glib::ParamSpecString::builder("config-file-path")
+                    .nick("Config File Path")
+                    .blurb("Path to the nvinfer configuration file (.txt key-file or .yml). Setting it while PLAYING loads the new model in the background and switches between frames")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("unique-id")
+                    .nick("Unique ID")
+                    .blurb("Unique ID of this element, written into the metadata it attaches (overrides the config's unique-id)")
+                    .default_value(defaults.unique_id)
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("process-mode", ProcessModeProperty::Primary)
+                    .nick("Process Mode")
+                    .blurb("Infer on whole frames (primary) or on objects found upstream (secondary)")
+                    .build(),
+                glib::ParamSpecInt::builder("infer-on-gie-id")
+                    .nick("Infer on GIE ID")
+                    .blurb("Secondary mode: infer only on objects attached by the element with this unique-id (-1: any)")
+                    .minimum(-1)
+                    .default_value(-1)
+                    .build(),
+                glib::ParamSpecString::builder("infer-on-class-ids")
+                    .nick("Infer on Class IDs")
+                    .blurb("Secondary mode: infer only on objects of these class ids, e.g. 0:2:3 (empty: all)")
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch Size")
+                    .blurb("Objects per inference call in secondary mode (models with a dynamic batch dimension)")
+                    .minimum(1)
+                    .maximum(1024)
+                    .default_value(defaults.batch_size)
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Primary mode: number of frames to skip between inferences")
+                    .default_value(0)
+                    .build(),
+                glib::ParamSpecString::builder("model-engine-file")
+                    .nick("Model Engine File")
+                    .blurb("TensorRT engine (tensorrt backend) or an .onnx file to run; setting it while PLAYING switches models between frames")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("gpu-id")
+                    .nick("GPU ID")
+                    .blurb("GPU to use with the cuda/tensorrt backends")
+                    .default_value(0)
+                    .build(),
+                glib::ParamSpecBoolean::builder("output-tensor-meta")
+                    .nick("Output Tensor Meta")
+                    .blurb("Attach the raw output tensors as NvtlTensorMeta")
+                    .default_value(false)
+                    .build(),
+                glib::ParamSpecString::builder("filter-out-class-ids")
+                    .nick("Filter Out Class IDs")
+                    .blurb("Drop detections of these class ids, e.g. 0;2;3")
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("backend", BackendProperty::Auto)
+                    .nick("Backend")
+                    .blurb("Inference backend; this build has cpu only, auto falls back to it with a warning")
+                    .build(),
+                glib::ParamSpecUInt::builder("cpu-threads")
+                    .nick("CPU Threads")
+                    .blurb("Threads per inference on the cpu backend (0: one per core)")
+                    .default_value(0)
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Frames, inferences and total milliseconds per stage (preprocess, inference, postprocess, metadata)")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut swap = false;
+        {
+            let mut settings = lock(&self.settings);
+            match pspec.name() {
+                "config-file-path" => {
+                    settings.config_file_path = value.get::<Option<String>>().expect("type checked").map(PathBuf::from);
+                    swap = true;
+                }
+                "unique-id" => settings.unique_id = Some(value.get().expect("type checked")),
+                "process-mode" => {
+                    settings.process_mode = Some(match value.get::<ProcessModeProperty>().expect("type checked") {
+                        ProcessModeProperty::Primary => ProcessMode::Primary,
+                        ProcessModeProperty::Secondary => ProcessMode::Secondary,
+                    })
+                }
+                "infer-on-gie-id" => settings.infer_on_gie_id = Some(value.get().expect("type checked")),
+                "infer-on-class-ids" | "filter-out-class-ids" => {
+                    let text = value.get::<Option<String>>().expect("type checked").unwrap_or_default();
+                    match parse_class_ids(&text) {
+                        Ok(ids) if pspec.name() == "infer-on-class-ids" => settings.infer_on_class_ids = Some(ids),
+                        Ok(ids) => settings.filter_out_class_ids = Some(ids),
+                        Err(reason) => {
+                            gst::element_imp_warning!(
+                                self,
+                                gst::LibraryError::Settings,
+                                ("ignoring {}='{}': {}", pspec.name(), text, reason)
+                            );
+                        }
+                    }
+                }
+                "batch-size" => settings.batch_size = Some(value.get().expect("type checked")),
+                "interval" => settings.interval = Some(value.get().expect("type checked")),
+                "model-engine-file" => {
+                    settings.model_engine_file = value.get::<Option<String>>().expect("type checked").map(PathBuf::from);
+                    swap = true;
+                }
+                "gpu-id" => settings.gpu_id = Some(value.get().expect("type checked")),
+                "output-tensor-meta" => settings.output_tensor_meta = Some(value.get().expect("type checked")),
+                "backend" => {
+                    settings.backend = match value.get::<BackendProperty>().expect("type checked") {
+                        BackendProperty::Auto => BackendKind::Auto,
+                        BackendProperty::Cpu => BackendKind::Cpu,
+                        BackendProperty::Cuda => BackendKind::Cuda,
+                        BackendProperty::TensorRt => BackendKind::TensorRt,
+                    }
+                }
+                "cpu-threads" => settings.cpu_threads = value.get().expect("type checked"),
+                other => unreachable!("unknown property {other}"),
+            }
+        }
+        if swap {
+            self.request_swap();
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "config-file-path" => lock(&self.settings)
+                .config_file_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
+            "unique-id" => self.settings_getter(|s| s.unique_id, |c| c.unique_id).to_value(),
+            "process-mode" => match self.settings_getter(|s| s.process_mode, |c| c.process_mode) {
+                ProcessMode::Primary => ProcessModeProperty::Primary,
+                ProcessMode::Secondary => ProcessModeProperty::Secondary,
+            }
+            .to_value(),
+            "infer-on-gie-id" => self.settings_getter(|s| s.infer_on_gie_id, |c| c.operate_on_gie_id).to_value(),
+            "infer-on-class-ids" => format_class_ids(
+                &self.settings_getter(|s| s.infer_on_class_ids.clone(), |c| c.operate_on_class_ids.clone()),
+                ":",
+            )
+            .to_value(),
+            "filter-out-class-ids" => format_class_ids(
+                &self.settings_getter(|s| s.filter_out_class_ids.clone(), |c| c.filter_out_class_ids.clone()),
+                ";",
+            )
+            .to_value(),
+            "batch-size" => self.settings_getter(|s| s.batch_size, |c| c.batch_size).to_value(),
+            "interval" => self.settings_getter(|s| s.interval, |c| c.interval).to_value(),
+            "model-engine-file" => self
+                .settings_getter(|s| s.model_engine_file.clone().map(Some), |c| c.model_engine_file.clone())
+                .map(|p| p.display().to_string())
+                .to_value(),
+            "gpu-id" => self.settings_getter(|s| s.gpu_id, |c| c.gpu_id).to_value(),
+            "output-tensor-meta" => self.settings_getter(|s| s.output_tensor_meta, |c| c.output_tensor_meta).to_value(),
+            "backend" => match lock(&self.settings).backend {
+                BackendKind::Auto => BackendProperty::Auto,
+                BackendKind::Cpu => BackendProperty::Cpu,
+                BackendKind::Cuda => BackendProperty::Cuda,
+                BackendKind::TensorRt => BackendProperty::TensorRt,
+            }
+            .to_value(),
+            "cpu-threads" => lock(&self.settings).cpu_threads.to_value(),
+            "stats" => self.stats_structure().to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for NvtlInfer {}
+
+impl ElementImpl for NvtlInfer {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "nvtl inference",
+                "Filter/Video/Analyzer",
+                "Runs DeepStream nvinfer configs (detectors, classifiers, segmentation) on video and attaches \
+                 GstVideoRegionOfInterestMeta with nvtl/detection and nvtl/classification params. Example: \
+                 gst-launch-1.0 filesrc location=vtest.avi ! decodebin ! videoconvert ! \
+                 nvtlinfer config-file-path=configs/centernet_mobilenetv3_coco.txt ! nvtlosd ! videoconvert ! autovideosink",
+                "nvtl developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS).build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for NvtlInfer {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let what = settings
+            .config_file_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no config-file-path)".into());
+        self.post_progress(gst::ProgressType::Start, &format!("loading the model of {what}"));
+        *lock(&self.stats) = Stats::default();
+        match load_engine(&settings) {
+            Ok((engine, warnings)) => {
+                self.log_loaded(&engine, &warnings);
+                *lock(&self.state) = Some(State { engine, info: None, frames: 0 });
+                self.post_progress(gst::ProgressType::Complete, &format!("model of {what} loaded"));
+                Ok(())
+            }
+            Err(err) => {
+                self.post_progress(gst::ProgressType::Error, &format!("loading the model of {what} failed"));
+                Err(err.to_error_message())
+            }
+        }
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.swap_generation.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.state) = None;
+        *lock(&self.pending) = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "cannot read video caps {incaps}"))?;
+        let mut state = lock(&self.state);
+        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        gst::debug!(CAT, imp = self, "input {}x{} {:?}", info.width(), info.height(), info.format());
+        state.info = Some(info);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if let Some(engine) = lock(&self.pending).take() {
+            gst::info!(CAT, imp = self, "switched to {}", engine.plan().spec().onnx_path.display());
+            state.engine = engine;
+        }
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let frame_number = state.frames;
+        state.frames += 1;
+        let engine = &mut state.engine;
+        let config = &engine.config;
+        let unique_id = config.unique_id;
+        let times_before = engine.times;
+
+        let outcome = match config.process_mode {
+            ProcessMode::Primary => {
+                if config.interval > 0 && frame_number % (config.interval as u64 + 1) != 0 {
+                    lock(&self.stats).frames += 1;
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                let result = {
+                    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                        .map_err(|_| {
+                            gst::element_imp_error!(self, gst::StreamError::Failed, ("cannot map the video buffer for reading"));
+                            gst::FlowError::Error
+                        })?;
+                    let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
+                    engine.infer_frame(&view)
+                };
+                result.map(|r| vec![(-1, r)])
+            }
+            ProcessMode::Secondary => {
+                let objects: Vec<(i32, Rect)> = meta::read_objects(buffer)
+                    .into_iter()
+                    .filter(|o| o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(unique_id))
+                    .filter(|o| config.operate_on_gie_id < 0 || o.unique_id == Some(config.operate_on_gie_id as u32))
+                    .filter(|o| {
+                        config.operate_on_class_ids.is_empty()
+                            || o.class_id.is_some_and(|c| config.operate_on_class_ids.contains(&c))
+                    })
+                    .filter_map(|o| {
+                        let (x, y, w, h) = o.rect;
+                        let (fw, fh) = (info.width(), info.height());
+                        let (x, y) = (x.min(fw), y.min(fh));
+                        let (w, h) = (w.min(fw - x), h.min(fh - y));
+                        let fits = |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
+                        (fits(w, config.input_object_min_width, config.input_object_max_width)
+                            && fits(h, config.input_object_min_height, config.input_object_max_height))
+                        .then_some((o.id, Rect { x: x as usize, y: y as usize, width: w as usize, height: h as usize }))
+                    })
+                    .collect();
+                if objects.is_empty() {
+                    lock(&self.stats).frames += 1;
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                let regions: Vec<Rect> = objects.iter().map(|(_, r)| *r).collect();
+                let result = {
+                    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                        .map_err(|_| {
+                            gst::element_imp_error!(self, gst::StreamError::Failed, ("cannot map the video buffer for reading"));
+                            gst::FlowError::Error
+                        })?;
+                    let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
+                    engine.infer_regions(&view, &regions)
+                };
+                result.map(|results| objects.iter().map(|(id, _)| *id).zip(results).collect())
+            }
+        };
+        let results = outcome.map_err(|err| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", err));
+            gst::FlowError::Error
+        })?;
+
+        let attach_started = Instant::now();
+        let mut next_id = meta::next_object_id(buffer);
+        for (parent, result) in &results {
+            match result {
+                InferResult::Objects(objects) => {
+                    for object in objects {
+                        let color = engine.config.class_attrs.get(object.class_id).border_color;
+                        meta::attach_object(buffer, object, unique_id, next_id, *parent, color);
+                        next_id += 1;
+                    }
+                }
+                InferResult::Attributes(attributes) if attributes.is_empty() => {}
+                InferResult::Attributes(attributes) if *parent < 0 => {
+                    meta::attach_frame_classification(buffer, info.width(), info.height(), unique_id, attributes);
+                    next_id += 1;
+                }
+                InferResult::Attributes(attributes) => {
+                    meta::attach_classification(buffer, *parent, unique_id, attributes);
+                }
+                InferResult::Segmentation(map) => meta::attach_segmentation(buffer, unique_id, map),
+                InferResult::Raw => {}
+            }
+        }
+        if let Some(tensors) = engine.last_outputs.take() {
+            meta::attach_tensors(buffer, unique_id, &tensors);
+        }
+        let metadata_time = attach_started.elapsed();
+
+        let mut stats = lock(&self.stats);
+        stats.frames += 1;
+        stats.metadata += metadata_time;
+        stats.times.inferences += engine.times.inferences - times_before.inferences;
+        stats.times.preprocess += engine.times.preprocess - times_before.preprocess;
+        stats.times.inference += engine.times.inference - times_before.inference;
+        stats.times.postprocess += engine.times.postprocess - times_before.postprocess;
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

@@ -1,0 +1,43 @@
+//! `nvtlinfer`: runs DeepStream nvinfer configs (same keys, same property names) on
+//! system-memory video with nvtl's backends, attaching GStreamer metadata.
+
+use gst::glib;
+use gst::prelude::*;
+
+pub mod engine;
+mod imp;
+pub mod settings;
+
+glib::wrapper! {
+    pub struct NvtlInfer(ObjectSubclass<imp::NvtlInfer>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// `process-mode`, with nvinfer's values.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstNvtlInferProcessMode")]
+pub enum ProcessModeProperty {
+    #[enum_value(name = "Primary (full frame)", nick = "primary")]
+    Primary = 1,
+    #[enum_value(name = "Secondary (objects from an upstream element)", nick = "secondary")]
+    Secondary = 2,
+}
+
+/// `backend`.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstNvtlInferBackend")]
+pub enum BackendProperty {
+    #[enum_value(name = "Best available: tensorrt, then cuda, then cpu", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "CPU (tract)", nick = "cpu")]
+    Cpu = 1,
+    #[enum_value(name = "CUDA (not in this build)", nick = "cuda")]
+    Cuda = 2,
+    #[enum_value(name = "TensorRT (not in this build)", nick = "tensorrt")]
+    TensorRt = 3,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(Some(plugin), "nvtlinfer", gst::Rank::NONE, NvtlInfer::static_type())
+}
