@@ -11,7 +11,10 @@ fn b64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for chunk in b.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |a, (i, &c)| a | (u32::from(c) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &c)| a | (u32::from(c) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -51,20 +54,28 @@ struct Graph {
 
 impl Graph {
     fn new() -> Graph {
-        Graph { nodes: Vec::new(), weights: Vec::new(), bin: Vec::new() }
+        Graph {
+            nodes: Vec::new(),
+            weights: Vec::new(),
+            bin: Vec::new(),
+        }
     }
 
     fn weight(&mut self, name: &str, shape: &[usize], data: &[f32]) {
         self.nodes.push(konst(name));
-        self.weights.push(json!({ "name": name, "shape": shape, "dtype": "float32" }));
+        self.weights
+            .push(json!({ "name": name, "shape": shape, "dtype": "float32" }));
         for v in data {
             self.bin.extend(v.to_le_bytes());
         }
     }
 
     fn weight_i32(&mut self, name: &str, shape: &[usize], data: &[i32]) {
-        self.nodes.push(json!({ "name": name, "op": "Const", "attr": { "dtype": { "type": "DT_INT32" } } }));
-        self.weights.push(json!({ "name": name, "shape": shape, "dtype": "int32" }));
+        self.nodes.push(
+            json!({ "name": name, "op": "Const", "attr": { "dtype": { "type": "DT_INT32" } } }),
+        );
+        self.weights
+            .push(json!({ "name": name, "shape": shape, "dtype": "int32" }));
         for v in data {
             self.bin.extend(v.to_le_bytes());
         }
@@ -85,7 +96,12 @@ impl Graph {
             assert_eq!(p, "w.bin");
             Ok(bin.clone())
         };
-        let options = ConvertOptions { outputs: outputs.iter().map(|o| (o.to_string(), format!("out_{o}"))).collect() };
+        let options = ConvertOptions {
+            outputs: outputs
+                .iter()
+                .map(|o| (o.to_string(), format!("out_{o}")))
+                .collect(),
+        };
         Ok(convert(&self.json(), &mut shards, &options)?.encode_to_vec())
     }
 }
@@ -103,7 +119,16 @@ fn run(onnx: &[u8], nhwc: [usize; 4], data: &[f32]) -> Vec<(Vec<usize>, Vec<f32>
     let outputs = model.run(tvec![input.into_tvalue()]).unwrap();
     outputs
         .iter()
-        .map(|t| (t.shape().to_vec(), t.to_array_view::<f32>().unwrap().iter().copied().collect()))
+        .map(|t| {
+            (
+                t.shape().to_vec(),
+                t.to_plain_array_view::<f32>()
+                    .unwrap()
+                    .iter()
+                    .copied()
+                    .collect(),
+            )
+        })
         .collect()
 }
 
@@ -124,11 +149,13 @@ fn same_padding_is_asymmetric_and_fused_ops_apply() {
     let filter: Vec<f32> = (0..9).flat_map(|_| [0.1, -0.1]).collect();
     g.weight("w", &[3, 3, 1, 2], &filter);
     g.weight("b", &[2], &[0.0, 6.0]);
-    g.nodes.push(json!({ "name": "conv", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {
-        "padding": s("SAME"), "strides": ints(&[1, 2, 2, 1]), "dilations": ints(&[1, 1, 1, 1]),
-        "data_format": s("NHWC"), "num_args": { "i": "1" },
-        "fused_ops": { "list": { "s": [b64("BiasAdd"), b64("Relu6")] } },
-    }}));
+    g.nodes.push(
+        json!({ "name": "conv", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {
+            "padding": s("SAME"), "strides": ints(&[1, 2, 2, 1]), "dilations": ints(&[1, 1, 1, 1]),
+            "data_format": s("NHWC"), "num_args": { "i": "1" },
+            "fused_ops": { "list": { "s": [b64("BiasAdd"), b64("Relu6")] } },
+        }}),
+    );
     let onnx = g.convert(&["conv"]).unwrap();
     // x = 1..16 row-major. Windows (rows x cols, the padded row/col contributes 0):
     // (0..3, 0..3) = 54, (0..3, 2..4) = 45, (2..4, 0..3) = 72, (2..4, 2..4) = 54.
@@ -152,9 +179,11 @@ fn depthwise_channel_order_and_valid_padding() {
         f[k * 2 + 1] = 1.0; // (y, x, c=1, m=0)
     }
     g.weight("f", &[3, 3, 2, 1], &f);
-    g.nodes.push(json!({ "name": "dw", "op": "DepthwiseConv2dNative", "input": ["x", "f"], "attr": {
-        "padding": s("VALID"), "strides": ints(&[1, 1, 1, 1]), "data_format": s("NHWC"),
-    }}));
+    g.nodes.push(
+        json!({ "name": "dw", "op": "DepthwiseConv2dNative", "input": ["x", "f"], "attr": {
+            "padding": s("VALID"), "strides": ints(&[1, 1, 1, 1]), "data_format": s("NHWC"),
+        }}),
+    );
     // [1,1,2,2] multiplier 2: (c0: 1, 2), (c1: 3, 4), with a bias through FusedDepthwiseConv2dNative.
     g.weight("f2", &[1, 1, 2, 2], &[1.0, 2.0, 3.0, 4.0]);
     g.weight("b2", &[4], &[0.5, 0.5, 0.5, 0.5]);
@@ -178,9 +207,11 @@ fn resize_graph(align_corners: bool, half_pixel: bool) -> Vec<u8> {
     let mut g = Graph::new();
     g.nodes.push(placeholder("x", [1, 2, 2, 1]));
     g.weight_i32("size", &[2], &[4, 4]);
-    g.nodes.push(json!({ "name": "up", "op": "ResizeBilinear", "input": ["x", "size"], "attr": {
-        "align_corners": { "b": align_corners }, "half_pixel_centers": { "b": half_pixel },
-    }}));
+    g.nodes.push(
+        json!({ "name": "up", "op": "ResizeBilinear", "input": ["x", "size"], "attr": {
+            "align_corners": { "b": align_corners }, "half_pixel_centers": { "b": half_pixel },
+        }}),
+    );
     g.convert(&["up"]).unwrap()
 }
 
@@ -188,7 +219,11 @@ fn resize_graph(align_corners: bool, half_pixel: bool) -> Vec<u8> {
 /// dst * in/out: rows/cols 0, 0.5, 1, 1.5 (clamped).
 #[test]
 fn resize_bilinear_asymmetric() {
-    let out = run(&resize_graph(false, false), [1, 2, 2, 1], &[0.0, 10.0, 20.0, 30.0]);
+    let out = run(
+        &resize_graph(false, false),
+        [1, 2, 2, 1],
+        &[0.0, 10.0, 20.0, 30.0],
+    );
     assert_eq!(out[0].0, vec![1, 1, 4, 4]);
     #[rustfmt::skip]
     let want = [
@@ -203,7 +238,11 @@ fn resize_bilinear_asymmetric() {
 /// half_pixel_centers samples at (dst + 0.5) * in/out - 0.5: 0 (clamped), 0.25, 0.75, 1 (clamped).
 #[test]
 fn resize_bilinear_half_pixel() {
-    let out = run(&resize_graph(false, true), [1, 2, 2, 1], &[0.0, 10.0, 20.0, 30.0]);
+    let out = run(
+        &resize_graph(false, true),
+        [1, 2, 2, 1],
+        &[0.0, 10.0, 20.0, 30.0],
+    );
     #[rustfmt::skip]
     let want = [
         0.0, 2.5, 7.5, 10.0,
@@ -217,7 +256,11 @@ fn resize_bilinear_half_pixel() {
 /// align_corners samples at dst * (in-1)/(out-1): 0, 1/3, 2/3, 1.
 #[test]
 fn resize_bilinear_align_corners() {
-    let out = run(&resize_graph(true, false), [1, 2, 2, 1], &[0.0, 10.0, 20.0, 30.0]);
+    let out = run(
+        &resize_graph(true, false),
+        [1, 2, 2, 1],
+        &[0.0, 10.0, 20.0, 30.0],
+    );
     let row0 = &out[0].1[0..4];
     assert_close(row0, &[0.0, 10.0 / 3.0, 20.0 / 3.0, 10.0]);
 }
@@ -231,15 +274,19 @@ fn mean_mul_add_concat_and_float16_weights() {
     g.weight_i32("axes", &[2], &[1, 2]);
     g.weight_i32("axis", &[], &[-1]);
     g.nodes.push(json!({ "name": "mean", "op": "Mean", "input": ["x", "axes"], "attr": { "keep_dims": { "b": true } } }));
-    g.nodes.push(json!({ "name": "mul", "op": "Mul", "input": ["x", "mean"] }));
+    g.nodes
+        .push(json!({ "name": "mul", "op": "Mul", "input": ["x", "mean"] }));
     // float16 [1.0, -100.0] = 0x3c00, 0xd640.
     g.nodes.push(konst("c"));
     g.weights.push(json!({ "name": "c", "shape": [2], "dtype": "float32", "quantization": { "dtype": "float16" } }));
     g.bin.extend([0x00, 0x3c, 0x40, 0xd6]);
-    g.nodes.push(json!({ "name": "add", "op": "AddV2", "input": ["mul", "c"] }));
+    g.nodes
+        .push(json!({ "name": "add", "op": "AddV2", "input": ["mul", "c"] }));
     g.nodes.push(json!({ "name": "cat", "op": "ConcatV2", "input": ["x", "add", "axis"], "attr": { "N": { "i": "2" } } }));
-    g.nodes.push(json!({ "name": "sig", "op": "Sigmoid", "input": ["mean"] }));
-    g.nodes.push(json!({ "name": "out", "op": "Identity", "input": ["cat"] }));
+    g.nodes
+        .push(json!({ "name": "sig", "op": "Sigmoid", "input": ["mean"] }));
+    g.nodes
+        .push(json!({ "name": "out", "op": "Identity", "input": ["cat"] }));
     let onnx = g.convert(&["out", "sig"]).unwrap();
     // NHWC: channel 0 = 1, 2, 3, 4; channel 1 = 10, 20, 30, 40. Means 2.5 and 25.
     let x = [1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0];
@@ -254,7 +301,10 @@ fn mean_mul_add_concat_and_float16_weights() {
     ];
     assert_close(&out[0].1, &want);
     assert_eq!(out[1].0, vec![1, 2, 1, 1]);
-    assert_close(&out[1].1, &[1.0 / (1.0 + (-2.5f32).exp()), 1.0 / (1.0 + (-25f32).exp())]);
+    assert_close(
+        &out[1].1,
+        &[1.0 / (1.0 + (-2.5f32).exp()), 1.0 / (1.0 + (-25f32).exp())],
+    );
 }
 
 /// Only the subgraph feeding the outputs is converted: an unsupported op elsewhere is ignored,
@@ -263,8 +313,10 @@ fn mean_mul_add_concat_and_float16_weights() {
 fn unsupported_ops_are_named() {
     let mut g = Graph::new();
     g.nodes.push(placeholder("x", [1, 2, 2, 1]));
-    g.nodes.push(json!({ "name": "relu", "op": "Relu", "input": ["x"] }));
-    g.nodes.push(json!({ "name": "tail/topk", "op": "TopKV2", "input": ["relu"] }));
+    g.nodes
+        .push(json!({ "name": "relu", "op": "Relu", "input": ["x"] }));
+    g.nodes
+        .push(json!({ "name": "tail/topk", "op": "TopKV2", "input": ["relu"] }));
     assert!(g.convert(&["relu"]).is_ok());
     let err = g.convert(&["tail/topk"]).unwrap_err().to_string();
     assert!(err.contains("TopKV2") && err.contains("tail/topk"), "{err}");
@@ -284,13 +336,20 @@ fn corrupt_inputs_are_errors() {
     // Truncated shard.
     let json = g.json();
     let mut short = |_: &str| Ok(vec![0u8; 2]);
-    let opts = ConvertOptions { outputs: vec![("conv".into(), "y".into())] };
+    let opts = ConvertOptions {
+        outputs: vec![("conv".into(), "y".into())],
+    };
     let err = convert(&json, &mut short, &opts).unwrap_err().to_string();
     assert!(err.contains("'w'") && err.contains("truncated"), "{err}");
 
     // Not JSON / wrong structure / truncated JSON.
     let mut shards = |_: &str| Ok(vec![0u8; 4]);
-    for bad in [&b"{"[..], b"[]", b"{\"modelTopology\": {\"node\": 3}}", &json[..json.len() / 2]] {
+    for bad in [
+        &b"{"[..],
+        b"[]",
+        b"{\"modelTopology\": {\"node\": 3}}",
+        &json[..json.len() / 2],
+    ] {
         assert!(convert(bad, &mut shards, &opts).is_err());
     }
 
@@ -303,8 +362,10 @@ fn corrupt_inputs_are_errors() {
 
     // A cycle.
     let mut g3 = Graph::new();
-    g3.nodes.push(json!({ "name": "a", "op": "Relu", "input": ["b"] }));
-    g3.nodes.push(json!({ "name": "b", "op": "Relu", "input": ["a"] }));
+    g3.nodes
+        .push(json!({ "name": "a", "op": "Relu", "input": ["b"] }));
+    g3.nodes
+        .push(json!({ "name": "b", "op": "Relu", "input": ["a"] }));
     let err = g3.convert(&["a"]).unwrap_err().to_string();
     assert!(err.contains("cycle"), "{err}");
 

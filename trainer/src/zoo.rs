@@ -81,7 +81,10 @@ fn progress_bar(quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
@@ -91,8 +94,18 @@ fn list(manifest: &Manifest) {
         .models()
         .iter()
         .map(|m| {
-            let pulled = if zoo::cached_bundle(m).is_some() { "yes" } else { "no" };
-            [m.name.clone(), m.task.to_string(), m.input.summary(), short_licence(&m.licence), pulled.to_string()]
+            let pulled = if zoo::cached_bundle(m).is_some() {
+                "yes"
+            } else {
+                "no"
+            };
+            [
+                m.name.clone(),
+                m.task.to_string(),
+                m.input.summary(),
+                short_licence(&m.licence),
+                pulled.to_string(),
+            ]
         })
         .collect();
     let header = ["NAME", "TASK", "INPUT", "LICENCE", "PULLED"].map(String::from);
@@ -103,7 +116,11 @@ fn list(manifest: &Manifest) {
         }
     }
     for r in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
 }
@@ -122,7 +139,10 @@ fn info(m: &ZooModel) {
     for f in &m.source.files {
         println!("  file:      {}  sha256 {}", f.path, f.sha256);
     }
-    println!("converter:   {} (from {})", m.converter, m.convert.model_file);
+    println!(
+        "converter:   {} (from {})",
+        m.converter, m.convert.model_file
+    );
     for o in &m.convert.outputs {
         println!("  output:    {} -> {}", o.tf, o.name);
     }
@@ -131,14 +151,21 @@ fn info(m: &ZooModel) {
     println!(
         "  scale:     y = {} * (x - [{}])",
         i.net_scale_factor,
-        i.offsets.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", ")
+        i.offsets
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     match (&m.labels.inline, &m.labels.file) {
         (Some(l), _) => println!("labels:      {} inline: {}", l.len(), l.join(", ")),
         (None, Some(f)) => println!("labels:      from {f}"),
         _ => println!("labels:      none"),
     }
-    println!("nvinfer:     parser={} network-type={}", m.nvinfer.parser, m.nvinfer.network_type);
+    println!(
+        "nvinfer:     parser={} network-type={}",
+        m.nvinfer.parser, m.nvinfer.network_type
+    );
     for (k, v) in [
         ("num-detected-classes", m.nvinfer.num_detected_classes),
         ("cluster-mode", m.nvinfer.cluster_mode),
@@ -155,6 +182,9 @@ fn info(m: &ZooModel) {
     }
     match zoo::cached_bundle(m) {
         Some(b) => println!("cache:       pulled at {}", b.dir.display()),
-        None => println!("cache:       not pulled (would go to {})", zoo::cache_dir().join(&m.name).display()),
+        None => println!(
+            "cache:       not pulled (would go to {})",
+            zoo::cache_dir().join(&m.name).display()
+        ),
     }
 }

@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn trainer(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer");
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()
+        .expect("run trainer");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -19,15 +22,28 @@ fn list_shows_every_model() {
     for col in ["NAME", "TASK", "INPUT", "LICENCE", "PULLED"] {
         assert!(header.contains(col), "{out}");
     }
-    assert!(out.contains("centernet_mobilenetv3_coco") && out.contains("NHWC 1x512x512x3 rgb"), "{out}");
-    assert!(out.contains("blazeface_front_128") && out.contains("Apache-2.0"), "{out}");
+    assert!(
+        out.contains("centernet_mobilenetv3_coco") && out.contains("NHWC 1x512x512x3 rgb"),
+        "{out}"
+    );
+    assert!(
+        out.contains("blazeface_front_128") && out.contains("Apache-2.0"),
+        "{out}"
+    );
 }
 
 #[test]
 fn info_prints_the_manifest_entry() {
     let (ok, out, err) = trainer(&["zoo", "info", "centernet_mobilenetv3_coco"]);
     assert!(ok, "{err}");
-    for want in ["@vladmandic/human@3.3.6", "models/centernet.bin", "tfjs-graph", "tower_0/keypoints -> heatmap", "parser=centernet", "cache:"] {
+    for want in [
+        "@vladmandic/human@3.3.6",
+        "models/centernet.bin",
+        "tfjs-graph",
+        "tower_0/keypoints -> heatmap",
+        "parser=centernet",
+        "cache:",
+    ] {
         assert!(out.contains(want), "missing '{want}' in\n{out}");
     }
 }
@@ -37,14 +53,24 @@ fn unknown_names_list_close_ones() {
     for cmd in ["info", "pull", "path"] {
         let (ok, _, err) = trainer(&["zoo", cmd, "blazeface"]);
         assert!(!ok);
-        assert!(err.contains("unknown zoo model 'blazeface'") && err.contains("blazeface_front_128"), "{err}");
+        assert!(
+            err.contains("unknown zoo model 'blazeface'") && err.contains("blazeface_front_128"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn pull_then_path_and_into() {
     let into = std::env::temp_dir().join(format!("nvtl-zoo-cli-{}", std::process::id()));
-    let (ok, out, err) = trainer(&["zoo", "pull", "blazeface_front_128", "--quiet", "--into", into.to_str().unwrap()]);
+    let (ok, out, err) = trainer(&[
+        "zoo",
+        "pull",
+        "blazeface_front_128",
+        "--quiet",
+        "--into",
+        into.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let bundle_dir = out.lines().next().unwrap().to_string();
     for f in ["model.onnx", "labels.txt", "config_infer.txt"] {
@@ -56,7 +82,10 @@ fn pull_then_path_and_into() {
     assert_eq!(out.trim(), bundle_dir);
     let (ok, out, _) = trainer(&["zoo", "list"]);
     assert!(ok);
-    let row = out.lines().find(|l| l.starts_with("blazeface_front_128 ")).unwrap();
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("blazeface_front_128 "))
+        .unwrap();
     assert!(row.trim_end().ends_with("yes"), "{row}");
     let _ = std::fs::remove_dir_all(&into);
 }

@@ -28,9 +28,27 @@ pub fn nvinfer_config(model: &ZooModel, outputs: &[String], prefix: &str) -> Str
     let files: Vec<&str> = model.source.files.iter().map(|f| f.path.as_str()).collect();
     let _ = writeln!(s, "# nvinfer config of the nvtl zoo model '{}' (made by `trainer zoo pull` from configs/zoo.toml).", model.name);
     let _ = writeln!(s, "# {}", model.description);
-    let _ = writeln!(s, "# Source: {} {} ({}), converter {}.", model.source.kind, model.source.spec(), files.join(", "), model.converter);
+    let _ = writeln!(
+        s,
+        "# Source: {} {} ({}), converter {}.",
+        model.source.kind,
+        model.source.spec(),
+        files.join(", "),
+        model.converter
+    );
     let _ = writeln!(s, "# Licence: {}", model.licence);
-    let _ = writeln!(s, "# Input: {}; y = net-scale-factor * (x - offsets).", i.summary());
+    let _ = writeln!(
+        s,
+        "# Input: {}; y = net-scale-factor * (x - offsets).",
+        i.summary()
+    );
+    if !prefix.is_empty() {
+        let _ = writeln!(
+            s,
+            "# Paths point into {prefix}: run `trainer zoo pull {} --into <the folder of this file>` first.",
+            model.name
+        );
+    }
     let _ = writeln!(s, "[property]");
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(s, "{k}={v}");
@@ -44,18 +62,31 @@ pub fn nvinfer_config(model: &ZooModel, outputs: &[String], prefix: &str) -> Str
     kv("network-mode", "0".into());
     kv("network-type", n.network_type.to_string());
     kv("net-scale-factor", format!("{}", i.net_scale_factor));
-    kv("offsets", i.offsets.iter().map(|o| format!("{o}")).collect::<Vec<_>>().join(";"));
+    kv(
+        "offsets",
+        i.offsets
+            .iter()
+            .map(|o| format!("{o}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+    );
     let colour = match i.colour {
         Colour::Rgb => 0,
         Colour::Bgr => 1,
         Colour::Gray => 2,
     };
     kv("model-color-format", colour.to_string());
-    kv("network-input-order", if i.layout == Layout::Nhwc { "1" } else { "0" }.into());
+    kv(
+        "network-input-order",
+        if i.layout == Layout::Nhwc { "1" } else { "0" }.into(),
+    );
     if let Some(v) = n.num_detected_classes {
         kv("num-detected-classes", v.to_string());
     }
-    let blobs = n.output_blob_names.clone().unwrap_or_else(|| outputs.to_vec());
+    let blobs = n
+        .output_blob_names
+        .clone()
+        .unwrap_or_else(|| outputs.to_vec());
     if !blobs.is_empty() {
         kv("output-blob-names", blobs.join(";"));
     }

@@ -32,16 +32,36 @@ pub(crate) fn download(source: &Source, dest: &Path) -> Result<PathBuf, ZooError
     match source.kind {
         SourceKind::Npm => run_tool(
             &[("npm", &[][..])],
-            &["pack", &spec, "--pack-destination", &dest_s, "--loglevel=error"],
+            &[
+                "pack",
+                &spec,
+                "--pack-destination",
+                &dest_s,
+                "--loglevel=error",
+            ],
             dest,
             &spec,
             "install Node.js and npm (Debian: apt-get install npm)",
         )?,
         SourceKind::Pypi | SourceKind::PypiSdist => {
-            let binary = if source.kind == SourceKind::Pypi { "--only-binary" } else { "--no-binary" };
+            let binary = if source.kind == SourceKind::Pypi {
+                "--only-binary"
+            } else {
+                "--no-binary"
+            };
             run_tool(
                 &[("pip", &[][..]), ("pip3", &[]), ("python3", &["-m", "pip"])],
-                &["download", "--no-deps", binary, ":all:", "--disable-pip-version-check", "-q", "-d", &dest_s, &spec],
+                &[
+                    "download",
+                    "--no-deps",
+                    binary,
+                    ":all:",
+                    "--disable-pip-version-check",
+                    "-q",
+                    "-d",
+                    &dest_s,
+                    &spec,
+                ],
                 dest,
                 &spec,
                 "install pip (Debian: apt-get install python3-pip)",
@@ -64,7 +84,11 @@ pub(crate) fn download(source: &Source, dest: &Path) -> Result<PathBuf, ZooError
     let entries = std::fs::read_dir(dest).map_err(|e| io("listing the download folder", e))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wanted.iter().any(|w| n.ends_with(w))))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| wanted.iter().any(|w| n.ends_with(w)))
+        })
         .collect();
     found.sort();
     found.into_iter().next().ok_or_else(|| ZooError::Registry {
@@ -82,7 +106,12 @@ fn run_tool(
 ) -> Result<(), ZooError> {
     for (program, pre) in candidates {
         let mut cmd = Command::new(program);
-        cmd.args(*pre).args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(*pre)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let output = match cmd.output() {
             Ok(o) => o,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -95,31 +124,62 @@ fn run_tool(
         if text.is_empty() {
             text = String::from_utf8_lossy(&output.stdout).trim().to_string();
         }
-        let tail: Vec<&str> = text.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
-        let command = std::iter::once(*program).chain(pre.iter().copied()).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        let tail: Vec<&str> = text
+            .lines()
+            .rev()
+            .take(8)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let command = std::iter::once(*program)
+            .chain(pre.iter().copied())
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
         return Err(ZooError::Registry {
             command,
             message: format!(
                 "{} ({}; is the registry reachable and does {spec} exist?)\n{}",
                 output.status,
-                if output.status.code().is_some() { "the client failed" } else { "killed" },
+                if output.status.code().is_some() {
+                    "the client failed"
+                } else {
+                    "killed"
+                },
                 tail.join("\n")
             ),
         });
     }
     Err(ZooError::ToolMissing {
-        tool: candidates.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(" / "),
+        tool: candidates
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join(" / "),
         hint: hint.to_string(),
     })
 }
 
 /// Takes the manifest's files out of `archive`. Keys are the manifest paths.
-pub(crate) fn extract(source: &Source, archive: &Path) -> Result<HashMap<String, Vec<u8>>, ZooError> {
+pub(crate) fn extract(
+    source: &Source,
+    archive: &Path,
+) -> Result<HashMap<String, Vec<u8>>, ZooError> {
     let wanted: Vec<&str> = source.files.iter().map(|f| f.path.as_str()).collect();
-    let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    let bad = |message: String| ZooError::Archive { archive: archive.to_path_buf(), message };
+    let name = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let bad = |message: String| ZooError::Archive {
+        archive: archive.to_path_buf(),
+        message,
+    };
     let mut out = HashMap::new();
-    let open = || std::fs::File::open(archive).map_err(|e| io(&format!("opening {}", archive.display()), e));
+    let open = || {
+        std::fs::File::open(archive).map_err(|e| io(&format!("opening {}", archive.display()), e))
+    };
     match source.kind {
         SourceKind::Npm | SourceKind::PypiSdist if !name.ends_with(".zip") => {
             let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(open()?));
@@ -127,7 +187,8 @@ pub(crate) fn extract(source: &Source, archive: &Path) -> Result<HashMap<String,
         }
         SourceKind::Pypi | SourceKind::PypiSdist => {
             let strip = usize::from(source.kind == SourceKind::PypiSdist);
-            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(open()?)).map_err(|e| bad(e.to_string()))?;
+            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(open()?))
+                .map_err(|e| bad(e.to_string()))?;
             for i in 0..zip.len() {
                 let mut f = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
                 if !f.is_file() {
@@ -149,12 +210,16 @@ pub(crate) fn extract(source: &Source, archive: &Path) -> Result<HashMap<String,
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        ZooError::ToolMissing { tool: "dpkg-deb".into(), hint: "install dpkg".into() }
-                    }
+                    std::io::ErrorKind::NotFound => ZooError::ToolMissing {
+                        tool: "dpkg-deb".into(),
+                        hint: "install dpkg".into(),
+                    },
                     _ => io("running dpkg-deb", e),
                 })?;
-            let stdout = child.stdout.take().ok_or_else(|| bad("dpkg-deb gave no output".into()))?;
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| bad("dpkg-deb gave no output".into()))?;
             let result = read_tar(stdout, 0, &wanted, &mut out);
             let _ = child.wait();
             result.map_err(bad)?;
@@ -163,20 +228,32 @@ pub(crate) fn extract(source: &Source, archive: &Path) -> Result<HashMap<String,
     }
     for w in &wanted {
         if !out.contains_key(*w) {
-            return Err(ZooError::MissingFile { package: source.spec(), path: w.to_string() });
+            return Err(ZooError::MissingFile {
+                package: source.spec(),
+                path: w.to_string(),
+            });
         }
     }
     Ok(out)
 }
 
-fn read_tar<R: Read>(r: R, strip: usize, wanted: &[&str], out: &mut HashMap<String, Vec<u8>>) -> Result<(), String> {
+fn read_tar<R: Read>(
+    r: R,
+    strip: usize,
+    wanted: &[&str],
+    out: &mut HashMap<String, Vec<u8>>,
+) -> Result<(), String> {
     let mut archive = tar::Archive::new(r);
     for entry in archive.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path().map_err(|e| e.to_string())?.to_string_lossy().to_string();
+        let path = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .to_string();
         let path = strip_components(path.trim_start_matches("./"), strip);
         if let Some(w) = wanted.iter().find(|w| **w == path) {
             let size = entry.size();
@@ -191,7 +268,9 @@ fn read_limited(r: &mut dyn Read, size: u64) -> Result<Vec<u8>, String> {
         return Err(format!("an entry claims {size} bytes"));
     }
     let mut buf = Vec::with_capacity(size as usize);
-    r.take(MAX_FILE_BYTES).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    r.take(MAX_FILE_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
     Ok(buf)
 }
 
@@ -211,7 +290,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Checks every file against the manifest.
 pub(crate) fn verify(source: &Source, files: &HashMap<String, Vec<u8>>) -> Result<(), ZooError> {
     for f in &source.files {
-        let bytes = files.get(&f.path).ok_or_else(|| ZooError::MissingFile { package: source.spec(), path: f.path.clone() })?;
+        let bytes = files.get(&f.path).ok_or_else(|| ZooError::MissingFile {
+            package: source.spec(),
+            path: f.path.clone(),
+        })?;
         let got = sha256_hex(bytes);
         if !got.eq_ignore_ascii_case(&f.sha256) {
             return Err(ZooError::Checksum {
@@ -225,5 +307,8 @@ pub(crate) fn verify(source: &Source, files: &HashMap<String, Vec<u8>>) -> Resul
 }
 
 fn io(what: &str, source: std::io::Error) -> ZooError {
-    ZooError::Io { what: what.to_string(), source }
+    ZooError::Io {
+        what: what.to_string(),
+        source,
+    }
 }

@@ -76,7 +76,9 @@ impl Source {
     pub fn spec(&self) -> String {
         match self.kind {
             SourceKind::Npm => format!("{}@{}", self.package, self.version),
-            SourceKind::Pypi | SourceKind::PypiSdist => format!("{}=={}", self.package, self.version),
+            SourceKind::Pypi | SourceKind::PypiSdist => {
+                format!("{}=={}", self.package, self.version)
+            }
             SourceKind::Debian => format!("{}={}", self.package, self.version),
         }
     }
@@ -173,8 +175,14 @@ impl InputSpec {
     /// `NHWC 1x512x512x3 rgb`
     pub fn summary(&self) -> String {
         match self.layout {
-            Layout::Nhwc => format!("NHWC 1x{}x{}x{} {}", self.height, self.width, self.channels, self.colour),
-            Layout::Nchw => format!("NCHW 1x{}x{}x{} {}", self.channels, self.height, self.width, self.colour),
+            Layout::Nhwc => format!(
+                "NHWC 1x{}x{}x{} {}",
+                self.height, self.width, self.channels, self.colour
+            ),
+            Layout::Nchw => format!(
+                "NCHW 1x{}x{}x{} {}",
+                self.channels, self.height, self.width, self.colour
+            ),
         }
     }
 }
@@ -254,28 +262,41 @@ impl Manifest {
 
     /// Reads a manifest file.
     pub fn from_path(path: &Path) -> Result<Manifest, ZooError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ZooError::Io { what: format!("reading manifest {}", path.display()), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ZooError::Io {
+            what: format!("reading manifest {}", path.display()),
+            source,
+        })?;
         Manifest::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates manifest text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, ZooError> {
-        let manifest: Manifest = toml::from_str(text)
-            .map_err(|e| ZooError::Manifest { origin: origin.to_string(), message: e.to_string() })?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ZooError::Manifest {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
         manifest.validate(origin)?;
         Ok(manifest)
     }
 
     fn validate(&self, origin: &str) -> Result<(), ZooError> {
-        let bad = |message: String| ZooError::Manifest { origin: origin.to_string(), message };
+        let bad = |message: String| ZooError::Manifest {
+            origin: origin.to_string(),
+            message,
+        };
         let mut seen = std::collections::HashSet::new();
         for m in &self.models {
             if m.name.is_empty()
-                || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+                || !m
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
                 || m.name.starts_with('.')
             {
-                return Err(bad(format!("model name '{}' must be [A-Za-z0-9_.-]+", m.name)));
+                return Err(bad(format!(
+                    "model name '{}' must be [A-Za-z0-9_.-]+",
+                    m.name
+                )));
             }
             if !seen.insert(m.name.as_str()) {
                 return Err(bad(format!("model '{}' is listed twice", m.name)));
@@ -285,25 +306,44 @@ impl Manifest {
             }
             for f in &m.source.files {
                 if f.sha256.len() != 64 || !f.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(bad(format!("model '{}': sha256 of '{}' is not 64 hex digits", m.name, f.path)));
+                    return Err(bad(format!(
+                        "model '{}': sha256 of '{}' is not 64 hex digits",
+                        m.name, f.path
+                    )));
                 }
             }
-            if !m.source.files.iter().any(|f| f.path == m.convert.model_file) {
+            if !m
+                .source
+                .files
+                .iter()
+                .any(|f| f.path == m.convert.model_file)
+            {
                 return Err(bad(format!(
                     "model '{}': convert.model_file '{}' is not one of source.files",
                     m.name, m.convert.model_file
                 )));
             }
             if m.converter == Converter::TfjsGraph && m.convert.outputs.is_empty() {
-                return Err(bad(format!("model '{}': a tfjs-graph model needs convert.outputs", m.name)));
+                return Err(bad(format!(
+                    "model '{}': a tfjs-graph model needs convert.outputs",
+                    m.name
+                )));
             }
             match (&m.labels.inline, &m.labels.file) {
                 (Some(_), None) => {}
                 (None, Some(f)) if m.source.files.iter().any(|s| &s.path == f) => {}
                 (None, Some(f)) => {
-                    return Err(bad(format!("model '{}': labels.file '{f}' is not one of source.files", m.name)))
+                    return Err(bad(format!(
+                        "model '{}': labels.file '{f}' is not one of source.files",
+                        m.name
+                    )))
                 }
-                _ => return Err(bad(format!("model '{}': give exactly one of labels.inline, labels.file", m.name))),
+                _ => {
+                    return Err(bad(format!(
+                        "model '{}': give exactly one of labels.inline, labels.file",
+                        m.name
+                    )))
+                }
             }
             if m.input.offsets.len() != m.input.channels as usize {
                 return Err(bad(format!(
@@ -326,7 +366,11 @@ impl Manifest {
             .models
             .iter()
             .map(|m| {
-                let d = if m.name.contains(name) || name.contains(&m.name) { 0 } else { levenshtein(name, &m.name) };
+                let d = if m.name.contains(name) || name.contains(&m.name) {
+                    0
+                } else {
+                    levenshtein(name, &m.name)
+                };
                 (d, m.name.as_str())
             })
             .collect();
@@ -337,7 +381,11 @@ impl Manifest {
             .map(|(_, n)| n.to_string())
             .collect();
         let known = self.models.iter().map(|m| m.name.clone()).collect();
-        Err(ZooError::UnknownModel { name: name.to_string(), close, known })
+        Err(ZooError::UnknownModel {
+            name: name.to_string(),
+            close,
+            known,
+        })
     }
 
     /// All models, in manifest order.

@@ -22,8 +22,8 @@ use thiserror::Error;
 pub use bundle::{nvinfer_config, BUNDLE_CONFIG, BUNDLE_LABELS, BUNDLE_ONNX};
 pub use fetch::sha256_hex;
 pub use manifest::{
-    Colour, ConvertSpec, Converter, InputSpec, LabelsSpec, Layout, Manifest, NvinferSpec, OutputSpec, Source,
-    SourceFile, SourceKind, Task, ZooModel, MANIFEST_ENV,
+    Colour, ConvertSpec, Converter, InputSpec, LabelsSpec, Layout, Manifest, NvinferSpec,
+    OutputSpec, Source, SourceFile, SourceKind, Task, ZooModel, MANIFEST_ENV,
 };
 pub use onnx_fix::{fix_constant_of_shape, output_names};
 
@@ -36,7 +36,11 @@ pub enum ZooError {
     #[error("zoo manifest {origin}: {message}")]
     Manifest { origin: String, message: String },
     #[error("unknown zoo model '{name}'{}; known models: {}", close_list(.close), .known.join(", "))]
-    UnknownModel { name: String, close: Vec<String>, known: Vec<String> },
+    UnknownModel {
+        name: String,
+        close: Vec<String>,
+        known: Vec<String>,
+    },
     #[error("'{tool}' was not found on PATH: {hint}")]
     ToolMissing { tool: String, hint: String },
     #[error("`{command}` failed: {message}")]
@@ -46,17 +50,32 @@ pub enum ZooError {
     #[error("package {package} has no file '{path}'")]
     MissingFile { package: String, path: String },
     #[error("checksum mismatch for {file}: expected sha256 {expected}, got {got}")]
-    Checksum { file: String, expected: String, got: String },
+    Checksum {
+        file: String,
+        expected: String,
+        got: String,
+    },
     #[error("converting '{model}' ({converter}): {source}")]
-    Convert { model: String, converter: Converter, source: tfjs::ConvertError },
+    Convert {
+        model: String,
+        converter: Converter,
+        source: tfjs::ConvertError,
+    },
     #[error("converting '{model}' ({converter}): {message}")]
-    ConvertOnnx { model: String, converter: Converter, message: String },
+    ConvertOnnx {
+        model: String,
+        converter: Converter,
+        message: String,
+    },
     #[error("the converted model '{model}' does not load in tract: {message}")]
     Check { model: String, message: String },
     #[error("labels of '{model}': {message}")]
     Labels { model: String, message: String },
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 fn close_list(close: &[String]) -> String {
@@ -72,7 +91,10 @@ fn close_list(close: &[String]) -> String {
 pub fn cache_dir() -> PathBuf {
     match std::env::var_os(CACHE_ENV) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("zoo"),
-        _ => dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("nvtl").join("zoo"),
+        _ => dirs::cache_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("nvtl")
+            .join("zoo"),
     }
 }
 
@@ -143,7 +165,8 @@ pub fn bundle_path(name: &str) -> Result<Option<PulledBundle>, ZooError> {
 pub fn cached_bundle(model: &ZooModel) -> Option<PulledBundle> {
     let b = PulledBundle::at(cache_dir().join(&model.name));
     let stamp = std::fs::read_to_string(b.dir.join(STAMP)).ok()?;
-    let complete = stamp.trim() == model.fingerprint() && [&b.onnx, &b.labels, &b.config].iter().all(|p| p.is_file());
+    let complete = stamp.trim() == model.fingerprint()
+        && [&b.onnx, &b.labels, &b.config].iter().all(|p| p.is_file());
     complete.then_some(b)
 }
 
@@ -171,7 +194,10 @@ pub fn pull(model: &ZooModel, progress: &dyn Fn(PullStage)) -> Result<PulledBund
     let onnx = convert(model, &files)?;
     progress(PullStage::Check);
     check_loads(model, &onnx)?;
-    let outputs = output_names(&onnx).map_err(|message| ZooError::Check { model: model.name.clone(), message })?;
+    let outputs = output_names(&onnx).map_err(|message| ZooError::Check {
+        model: model.name.clone(),
+        message,
+    })?;
     let labels = labels_of(model, &files)?;
 
     progress(PullStage::Write);
@@ -184,14 +210,18 @@ pub fn pull(model: &ZooModel, progress: &dyn Fn(PullStage)) -> Result<PulledBund
     let mut labels_txt = labels.join("\n");
     labels_txt.push('\n');
     write(BUNDLE_LABELS, labels_txt.as_bytes())?;
-    write(BUNDLE_CONFIG, nvinfer_config(model, &outputs, "").as_bytes())?;
+    write(
+        BUNDLE_CONFIG,
+        nvinfer_config(model, &outputs, "").as_bytes(),
+    )?;
     write(STAMP, format!("{}\n", model.fingerprint()).as_bytes())?;
 
     let dest = root.join(&model.name);
     if dest.exists() {
         // A stale or incomplete bundle: move it aside first so the swap stays atomic for readers.
         let old = work.path().join("old");
-        std::fs::rename(&dest, &old).map_err(|e| io(&format!("moving the old {} aside", dest.display()), e))?;
+        std::fs::rename(&dest, &old)
+            .map_err(|e| io(&format!("moving the old {} aside", dest.display()), e))?;
     }
     if let Err(e) = std::fs::rename(&staged, &dest) {
         // Another pull may have finished first.
@@ -208,7 +238,10 @@ pub fn pull(model: &ZooModel, progress: &dyn Fn(PullStage)) -> Result<PulledBund
 /// with, for data files such as test images.)
 pub fn fetch_files(source: &Source) -> Result<HashMap<String, Vec<u8>>, ZooError> {
     let parent = std::env::temp_dir();
-    let work = TempDir::new(&parent, &format!("nvtl-fetch-{}", source.package.replace(['/', '@'], "_")))?;
+    let work = TempDir::new(
+        &parent,
+        &format!("nvtl-fetch-{}", source.package.replace(['/', '@'], "_")),
+    )?;
     let archive = fetch::download(source, work.path())?;
     let files = fetch::extract(source, &archive)?;
     fetch::verify(source, &files)?;
@@ -216,7 +249,11 @@ pub fn fetch_files(source: &Source) -> Result<HashMap<String, Vec<u8>>, ZooError
 }
 
 /// Copies a bundle folder to `into/<name>/` (replacing what is there); returns the new bundle.
-pub fn copy_bundle(bundle: &PulledBundle, name: &str, into: &Path) -> Result<PulledBundle, ZooError> {
+pub fn copy_bundle(
+    bundle: &PulledBundle,
+    name: &str,
+    into: &Path,
+) -> Result<PulledBundle, ZooError> {
     let dest = into.join(name);
     std::fs::create_dir_all(&dest).map_err(|e| io(&format!("creating {}", dest.display()), e))?;
     for f in [BUNDLE_ONNX, BUNDLE_LABELS, BUNDLE_CONFIG] {
@@ -227,33 +264,53 @@ pub fn copy_bundle(bundle: &PulledBundle, name: &str, into: &Path) -> Result<Pul
 }
 
 fn convert(model: &ZooModel, files: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, ZooError> {
-    let main = files.get(&model.convert.model_file).ok_or_else(|| ZooError::MissingFile {
-        package: model.source.spec(),
-        path: model.convert.model_file.clone(),
-    })?;
-    let onnx_err = |message: String| ZooError::ConvertOnnx { model: model.name.clone(), converter: model.converter, message };
+    let main = files
+        .get(&model.convert.model_file)
+        .ok_or_else(|| ZooError::MissingFile {
+            package: model.source.spec(),
+            path: model.convert.model_file.clone(),
+        })?;
+    let onnx_err = |message: String| ZooError::ConvertOnnx {
+        model: model.name.clone(),
+        converter: model.converter,
+        message,
+    };
     match model.converter {
         Converter::TfjsGraph => {
-            let base = Path::new(&model.convert.model_file).parent().map(Path::to_path_buf).unwrap_or_default();
+            let base = Path::new(&model.convert.model_file)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
             let mut read_shard = |p: &str| {
                 let key = base.join(p).to_string_lossy().replace('\\', "/");
-                files.get(&key).cloned().ok_or_else(|| tfjs::ConvertError::Shard {
-                    path: key.clone(),
-                    message: "not listed in the manifest's source.files".into(),
-                })
+                files
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(|| tfjs::ConvertError::Shard {
+                        path: key.clone(),
+                        message: "not listed in the manifest's source.files".into(),
+                    })
             };
             let options = tfjs::ConvertOptions {
-                outputs: model.convert.outputs.iter().map(|o| (o.tf.clone(), o.name.clone())).collect(),
+                outputs: model
+                    .convert
+                    .outputs
+                    .iter()
+                    .map(|o| (o.tf.clone(), o.name.clone()))
+                    .collect(),
             };
-            let proto = tfjs::convert(main, &mut read_shard, &options).map_err(|source| ZooError::Convert {
-                model: model.name.clone(),
-                converter: model.converter,
-                source,
+            let proto = tfjs::convert(main, &mut read_shard, &options).map_err(|source| {
+                ZooError::Convert {
+                    model: model.name.clone(),
+                    converter: model.converter,
+                    source,
+                }
             })?;
             Ok(proto.encode_to_vec())
         }
         Converter::Onnx => {
-            tract_onnx::pb::ModelProto::decode(main.as_slice()).map_err(|e| onnx_err(format!("not an ONNX model: {e}")))?;
+            tract_onnx::pb::ModelProto::decode(main.as_slice())
+                .map_err(|e| onnx_err(format!("not an ONNX model: {e}")))?;
             Ok(main.clone())
         }
         Converter::OnnxFixConstantofshape => {
@@ -266,19 +323,33 @@ fn convert(model: &ZooModel, files: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>
 
 fn check_loads(model: &ZooModel, bytes: &[u8]) -> Result<(), ZooError> {
     use tract_onnx::prelude::*;
-    let err = |e: TractError| ZooError::Check { model: model.name.clone(), message: format!("{e:#}") };
-    let m = tract_onnx::onnx().model_for_read(&mut &bytes[..]).map_err(err)?;
+    let err = |e: TractError| ZooError::Check {
+        model: model.name.clone(),
+        message: format!("{e:#}"),
+    };
+    let m = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .map_err(err)?;
     m.into_optimized().map_err(err)?;
     Ok(())
 }
 
 fn labels_of(model: &ZooModel, files: &HashMap<String, Vec<u8>>) -> Result<Vec<String>, ZooError> {
-    let bad = |message: String| ZooError::Labels { model: model.name.clone(), message };
+    let bad = |message: String| ZooError::Labels {
+        model: model.name.clone(),
+        message,
+    };
     let labels: Vec<String> = match (&model.labels.inline, &model.labels.file) {
         (Some(list), _) => list.clone(),
         (None, Some(f)) => {
-            let bytes = files.get(f).ok_or_else(|| bad(format!("'{f}' was not extracted")))?;
-            String::from_utf8_lossy(bytes).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+            let bytes = files
+                .get(f)
+                .ok_or_else(|| bad(format!("'{f}' was not extracted")))?;
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
         }
         (None, None) => Vec::new(),
     };
@@ -292,7 +363,10 @@ fn labels_of(model: &ZooModel, files: &HashMap<String, Vec<u8>>) -> Result<Vec<S
 }
 
 fn io(what: &str, source: std::io::Error) -> ZooError {
-    ZooError::Io { what: what.to_string(), source }
+    ZooError::Io {
+        what: what.to_string(),
+        source,
+    }
 }
 
 /// A folder removed on drop.
@@ -300,7 +374,10 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(parent: &Path, prefix: &str) -> Result<TempDir, ZooError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let dir = parent.join(format!("{prefix}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| io(&format!("creating {}", dir.display()), e))?;
         Ok(TempDir(dir))

@@ -27,7 +27,10 @@ fn fix_graph(g: &mut GraphProto, fixed: &mut usize) {
                 fix_graph(sub, fixed);
             }
         }
-        if node.op_type == "ConstantOfShape" && node.domain.is_empty() && !node.attribute.iter().any(|a| a.name == "value") {
+        if node.op_type == "ConstantOfShape"
+            && node.domain.is_empty()
+            && !node.attribute.iter().any(|a| a.name == "value")
+        {
             node.attribute.push(AttributeProto {
                 name: "value".into(),
                 r#type: AttributeType::Tensor as i32,
@@ -47,5 +50,8 @@ fn fix_graph(g: &mut GraphProto, fixed: &mut usize) {
 /// Names of the graph outputs of an encoded model.
 pub fn output_names(onnx: &[u8]) -> Result<Vec<String>, String> {
     let model = ModelProto::decode(onnx).map_err(|e| format!("not an ONNX model: {e}"))?;
-    Ok(model.graph.map(|g| g.output.into_iter().map(|o| o.name).collect()).unwrap_or_default())
+    Ok(model
+        .graph
+        .map(|g| g.output.into_iter().map(|o| o.name).collect())
+        .unwrap_or_default())
 }

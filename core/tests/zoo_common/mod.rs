@@ -16,7 +16,8 @@ pub fn pulled(name: &str) -> PulledBundle {
     let _guard = PULL.lock().unwrap_or_else(|e| e.into_inner());
     let manifest = Manifest::builtin().unwrap();
     let model = manifest.get(name).unwrap();
-    zoo::pull(model, &|stage| eprintln!("{name}: {stage}")).unwrap_or_else(|e| panic!("pull {name}: {e}"))
+    zoo::pull(model, &|stage| eprintln!("{name}: {stage}"))
+        .unwrap_or_else(|e| panic!("pull {name}: {e}"))
 }
 
 /// `${NVTL_ASSETS:-$HOME/.cache/nvtl/assets}/<name>`, fetched from its package when missing (the
@@ -25,7 +26,11 @@ pub fn asset(name: &str) -> PathBuf {
     let dir = std::env::var_os("NVTL_ASSETS")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::home_dir().unwrap_or_else(std::env::temp_dir).join(".cache/nvtl/assets"));
+        .unwrap_or_else(|| {
+            dirs::home_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join(".cache/nvtl/assets")
+        });
     let path = dir.join(name);
     let (kind, package, version, inner, sha256) = match name {
         "dog.jpg" => (
@@ -54,7 +59,10 @@ pub fn asset(name: &str) -> PathBuf {
         kind,
         package: package.into(),
         version: version.into(),
-        files: vec![SourceFile { path: inner.into(), sha256: sha256.into() }],
+        files: vec![SourceFile {
+            path: inner.into(),
+            sha256: sha256.into(),
+        }],
     };
     let files = zoo::fetch_files(&source).unwrap_or_else(|e| panic!("fetching {name}: {e}"));
     std::fs::create_dir_all(&dir).unwrap();

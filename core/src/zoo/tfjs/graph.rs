@@ -79,11 +79,16 @@ impl GraphModel {
         json: &[u8],
         read_shard: &mut dyn FnMut(&str) -> Result<Vec<u8>, ConvertError>,
     ) -> Result<GraphModel, ConvertError> {
-        let root: Value = serde_json::from_slice(json).map_err(|e| ConvertError::Json(e.to_string()))?;
-        let root = root.as_object().ok_or_else(|| ConvertError::Json("top level is not an object".into()))?;
+        let root: Value =
+            serde_json::from_slice(json).map_err(|e| ConvertError::Json(e.to_string()))?;
+        let root = root
+            .as_object()
+            .ok_or_else(|| ConvertError::Json("top level is not an object".into()))?;
         if let Some(format) = root.get("format").and_then(Value::as_str) {
             if format != "graph-model" {
-                return Err(ConvertError::Json(format!("format is '{format}', only 'graph-model' is supported")));
+                return Err(ConvertError::Json(format!(
+                    "format is '{format}', only 'graph-model' is supported"
+                )));
             }
         }
         let topology = root
@@ -96,11 +101,15 @@ impl GraphModel {
             .ok_or_else(|| ConvertError::Json("modelTopology.node is not a list".into()))?;
         let mut model = GraphModel::default();
         for (i, n) in nodes_json.iter().enumerate() {
-            model.nodes.push(parse_node(n).map_err(|m| ConvertError::Json(format!("modelTopology.node[{i}]: {m}")))?);
+            model.nodes.push(
+                parse_node(n)
+                    .map_err(|m| ConvertError::Json(format!("modelTopology.node[{i}]: {m}")))?,
+            );
         }
         if let Some(groups) = root.get("weightsManifest") {
-            let groups =
-                groups.as_array().ok_or_else(|| ConvertError::Json("weightsManifest is not a list".into()))?;
+            let groups = groups
+                .as_array()
+                .ok_or_else(|| ConvertError::Json("weightsManifest is not a list".into()))?;
             for (gi, group) in groups.iter().enumerate() {
                 read_group(gi, group, read_shard, &mut model)?;
             }
@@ -126,13 +135,25 @@ impl GraphModel {
 }
 
 fn parse_node(n: &Value) -> Result<TfNode, String> {
-    let name = n.get("name").and_then(Value::as_str).ok_or("no name")?.to_string();
-    let op = n.get("op").and_then(Value::as_str).ok_or_else(|| format!("node '{name}' has no op"))?.to_string();
+    let name = n
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("no name")?
+        .to_string();
+    let op = n
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("node '{name}' has no op"))?
+        .to_string();
     let inputs = match n.get("input") {
         None => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("node '{name}': input is not a string")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("node '{name}': input is not a string"))
+            })
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|s| !s.starts_with('^'))
@@ -144,7 +165,12 @@ fn parse_node(n: &Value) -> Result<TfNode, String> {
         Some(Value::Object(m)) => m.clone(),
         Some(_) => return Err(format!("node '{name}': attr is not an object")),
     };
-    Ok(TfNode { name, op, inputs, attrs })
+    Ok(TfNode {
+        name,
+        op,
+        inputs,
+        attrs,
+    })
 }
 
 fn read_group(
@@ -154,14 +180,26 @@ fn read_group(
     model: &mut GraphModel,
 ) -> Result<(), ConvertError> {
     let bad = |m: String| ConvertError::Weights(format!("weightsManifest[{gi}]: {m}"));
-    let paths = group.get("paths").and_then(Value::as_array).ok_or_else(|| bad("no paths list".into()))?;
-    let weights = group.get("weights").and_then(Value::as_array).ok_or_else(|| bad("no weights list".into()))?;
+    let paths = group
+        .get("paths")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no paths list".into()))?;
+    let weights = group
+        .get("weights")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no weights list".into()))?;
     let mut bytes = Vec::new();
     for p in paths {
-        let p = p.as_str().ok_or_else(|| bad("a path is not a string".into()))?;
+        let p = p
+            .as_str()
+            .ok_or_else(|| bad("a path is not a string".into()))?;
         bytes.extend(read_shard(p)?);
     }
-    let shard_names = paths.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ");
+    let shard_names = paths
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut offset = 0usize;
     let mut stopped: Option<String> = None;
     for (wi, w) in weights.iter().enumerate() {
@@ -179,7 +217,9 @@ fn read_group(
                 model.weights.insert(name, t);
             }
             Err(WeightError::Fatal(m)) => {
-                return Err(ConvertError::Weights(format!("weight '{name}' in shard(s) {shard_names}: {m}")))
+                return Err(ConvertError::Weights(format!(
+                    "weight '{name}' in shard(s) {shard_names}: {m}"
+                )))
             }
             Err(WeightError::Unsized(m)) => {
                 // Offsets of everything after an unsized weight are unknown.
@@ -216,45 +256,88 @@ fn read_weight(w: &Value, bytes: &[u8], offset: &mut usize) -> Result<TfTensor, 
     let dtype = w.get("dtype").and_then(Value::as_str).unwrap_or("float32");
     let quant = w.get("quantization");
     let stored = match quant {
-        Some(q) => q.get("dtype").and_then(Value::as_str).ok_or_else(|| WeightError::Fatal("quantization without dtype".into()))?,
+        Some(q) => q
+            .get("dtype")
+            .and_then(Value::as_str)
+            .ok_or_else(|| WeightError::Fatal("quantization without dtype".into()))?,
         None => dtype,
     };
     let width = match stored {
         "float32" | "int32" => 4,
         "float16" | "uint16" => 2,
         "uint8" | "bool" => 1,
-        other => return Err(WeightError::Unsized(format!("dtype '{other}' is not supported"))),
+        other => {
+            return Err(WeightError::Unsized(format!(
+                "dtype '{other}' is not supported"
+            )))
+        }
     };
-    let nbytes = numel.checked_mul(width).ok_or_else(|| WeightError::Fatal("size overflows".into()))?;
-    let end = offset.checked_add(nbytes).filter(|&e| e <= bytes.len()).ok_or_else(|| {
-        WeightError::Fatal(format!(
-            "needs bytes {}..{} but the shards hold {} bytes (truncated?)",
-            offset,
-            offset.saturating_add(nbytes),
-            bytes.len()
-        ))
-    })?;
+    let nbytes = numel
+        .checked_mul(width)
+        .ok_or_else(|| WeightError::Fatal("size overflows".into()))?;
+    let end = offset
+        .checked_add(nbytes)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| {
+            WeightError::Fatal(format!(
+                "needs bytes {}..{} but the shards hold {} bytes (truncated?)",
+                offset,
+                offset.saturating_add(nbytes),
+                bytes.len()
+            ))
+        })?;
     let raw = &bytes[*offset..end];
     *offset = end;
     let values: Vec<f32> = match (stored, quant) {
-        ("float16", _) => raw.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        ("float16", _) => raw
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
         ("uint8" | "uint16", Some(q)) => {
-            let scale = q.get("scale").and_then(Value::as_f64).ok_or_else(|| WeightError::Fatal("no scale".into()))?;
-            let min = q.get("min").and_then(Value::as_f64).ok_or_else(|| WeightError::Fatal("no min".into()))?;
+            let scale = q
+                .get("scale")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| WeightError::Fatal("no scale".into()))?;
+            let min = q
+                .get("min")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| WeightError::Fatal("no min".into()))?;
             let qs: Vec<u32> = if stored == "uint8" {
                 raw.iter().map(|&b| u32::from(b)).collect()
             } else {
-                raw.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect()
+                raw.chunks_exact(2)
+                    .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+                    .collect()
             };
-            qs.into_iter().map(|q| (f64::from(q) * scale + min) as f32).collect()
+            qs.into_iter()
+                .map(|q| (f64::from(q) * scale + min) as f32)
+                .collect()
         }
-        ("float32", _) => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        ("float32", _) => raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         ("int32", _) => {
-            let v = raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            return Ok(TfTensor { shape, data: TfData::I32(v) });
+            let v = raw
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            return Ok(TfTensor {
+                shape,
+                data: TfData::I32(v),
+            });
         }
-        ("bool", _) => return Ok(TfTensor { shape, data: TfData::I32(raw.iter().map(|&b| i32::from(b != 0)).collect()) }),
-        (other, _) => return Err(WeightError::Fatal(format!("quantisation dtype '{other}' without scale/min"))),
+        ("bool", _) => {
+            return Ok(TfTensor {
+                shape,
+                data: TfData::I32(raw.iter().map(|&b| i32::from(b != 0)).collect()),
+            })
+        }
+        (other, _) => {
+            return Err(WeightError::Fatal(format!(
+                "quantisation dtype '{other}' without scale/min"
+            )))
+        }
     };
     let data = if dtype == "int32" {
         TfData::I32(values.iter().map(|v| v.round() as i32).collect())
@@ -269,7 +352,10 @@ fn read_weight(w: &Value, bytes: &[u8], offset: &mut usize) -> Result<TfTensor, 
 fn inline_tensor(t: &Value) -> Result<Option<TfTensor>, String> {
     let dtype = t.get("dtype").and_then(Value::as_str).unwrap_or("DT_FLOAT");
     let shape = tensor_shape(t.get("tensorShape")).map_err(|m| format!("tensorShape: {m}"))?;
-    let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape overflows")?;
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("shape overflows")?;
     let shape_text = format!("{shape:?}");
     let fill = |mut v: Vec<f64>| -> Result<Vec<f64>, String> {
         // TF stores a splat as a single value.
@@ -289,27 +375,47 @@ fn inline_tensor(t: &Value) -> Result<Option<TfTensor>, String> {
             other => return Err(format!("inline dtype {other} is not supported")),
         };
         if raw.len() != numel * width {
-            return Err(format!("tensorContent has {} bytes for shape {shape:?}", raw.len()));
+            return Err(format!(
+                "tensorContent has {} bytes for shape {shape:?}",
+                raw.len()
+            ));
         }
         let data = if is_float {
-            TfData::F32(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            TfData::F32(
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
         } else {
-            TfData::I32(raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            TfData::I32(
+                raw.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
         };
         return Ok(Some(TfTensor { shape, data }));
     }
     let list = |key: &str| -> Option<Vec<f64>> {
         t.get(key).and_then(Value::as_array).map(|a| {
             a.iter()
-                .filter_map(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok())))
+                .filter_map(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok()))
+                })
                 .collect()
         })
     };
     if let Some(v) = list("floatVal") {
-        return Ok(Some(TfTensor { shape, data: TfData::F32(fill(v)?.into_iter().map(|x| x as f32).collect()) }));
+        return Ok(Some(TfTensor {
+            shape,
+            data: TfData::F32(fill(v)?.into_iter().map(|x| x as f32).collect()),
+        }));
     }
     if let Some(v) = list("intVal") {
-        return Ok(Some(TfTensor { shape, data: TfData::I32(fill(v)?.into_iter().map(|x| x as i32).collect()) }));
+        return Ok(Some(TfTensor {
+            shape,
+            data: TfData::I32(fill(v)?.into_iter().map(|x| x as i32).collect()),
+        }));
     }
     Ok(None)
 }
@@ -318,7 +424,10 @@ fn inline_tensor(t: &Value) -> Result<Option<TfTensor>, String> {
 fn tensor_shape(v: Option<&Value>) -> Result<Vec<usize>, String> {
     dims_opt(v)?
         .into_iter()
-        .map(|d| d.and_then(|d| usize::try_from(d).ok()).ok_or_else(|| "unknown dim".to_string()))
+        .map(|d| {
+            d.and_then(|d| usize::try_from(d).ok())
+                .ok_or_else(|| "unknown dim".to_string())
+        })
         .collect()
 }
 
@@ -328,13 +437,17 @@ pub(crate) fn dims_opt(v: Option<&Value>) -> Result<Vec<Option<i64>>, String> {
     if v.get("unknownRank").and_then(Value::as_bool) == Some(true) {
         return Err("unknown rank".into());
     }
-    let Some(dims) = v.get("dim") else { return Ok(Vec::new()) };
+    let Some(dims) = v.get("dim") else {
+        return Ok(Vec::new());
+    };
     let dims = dims.as_array().ok_or("dim is not a list")?;
     dims.iter()
         .map(|d| {
             let size = match d.get("size") {
                 None => 0,
-                Some(Value::String(s)) => s.parse::<i64>().map_err(|_| format!("dim size '{s}'"))?,
+                Some(Value::String(s)) => {
+                    s.parse::<i64>().map_err(|_| format!("dim size '{s}'"))?
+                }
                 Some(Value::Number(n)) => n.as_i64().ok_or("dim size is not an integer")?,
                 Some(_) => return Err("dim size is not a number".to_string()),
             };

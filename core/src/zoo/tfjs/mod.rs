@@ -38,7 +38,11 @@ pub enum ConvertError {
     #[error("unsupported op '{op}' (node '{node}')")]
     UnsupportedOp { op: String, node: String },
     #[error("node '{node}' ({op}): {message}")]
-    Node { node: String, op: String, message: String },
+    Node {
+        node: String,
+        op: String,
+        message: String,
+    },
     #[error("node '{node}' reads '{input}', which is not in the graph")]
     MissingInput { node: String, input: String },
     #[error("requested output '{0}' is not a node of the graph")]
@@ -65,10 +69,18 @@ pub fn convert(
 }
 
 /// Converts an already parsed graph.
-pub fn convert_graph(graph: &GraphModel, options: &ConvertOptions) -> Result<ModelProto, ConvertError> {
-    let by_name: HashMap<&str, &TfNode> = graph.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+pub fn convert_graph(
+    graph: &GraphModel,
+    options: &ConvertOptions,
+) -> Result<ModelProto, ConvertError> {
+    let by_name: HashMap<&str, &TfNode> =
+        graph.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let order = subgraph_order(&by_name, options)?;
-    let mut cx = Converter { graph, vals: HashMap::new(), b: OnnxBuilder::default() };
+    let mut cx = Converter {
+        graph,
+        vals: HashMap::new(),
+        b: OnnxBuilder::default(),
+    };
     for node in order {
         cx.node(node)?;
     }
@@ -93,7 +105,9 @@ fn subgraph_order<'g>(
     let mut marks: HashMap<&str, Mark> = HashMap::new();
     let mut order = Vec::new();
     for (tf, _) in &options.outputs {
-        let root = *by_name.get(tf.as_str()).ok_or_else(|| ConvertError::MissingOutput(tf.clone()))?;
+        let root = *by_name
+            .get(tf.as_str())
+            .ok_or_else(|| ConvertError::MissingOutput(tf.clone()))?;
         // Iterative DFS: (node, next input to visit).
         let mut stack: Vec<(&TfNode, usize)> = vec![(root, 0)];
         if marks.contains_key(root.name.as_str()) {
@@ -106,7 +120,10 @@ fn subgraph_order<'g>(
                 let (input, _) = split_ref(&node.inputs[i]);
                 let dep = *by_name
                     .get(input)
-                    .ok_or_else(|| ConvertError::MissingInput { node: node.name.clone(), input: input.to_string() })?;
+                    .ok_or_else(|| ConvertError::MissingInput {
+                        node: node.name.clone(),
+                        input: input.to_string(),
+                    })?;
                 match marks.get(dep.name.as_str()) {
                     Some(Mark::Done) => {}
                     Some(Mark::Open) => return Err(ConvertError::Cycle(dep.name.clone())),
@@ -160,7 +177,11 @@ const NHWC_TO_NCHW_AXIS: [usize; 4] = [0, 2, 3, 1];
 
 impl<'g> Converter<'g> {
     fn err(node: &TfNode, message: impl Into<String>) -> ConvertError {
-        ConvertError::Node { node: node.name.clone(), op: node.op.clone(), message: message.into() }
+        ConvertError::Node {
+            node: node.name.clone(),
+            op: node.op.clone(),
+            message: message.into(),
+        }
     }
 
     fn val(&self, reference: &str, user: &str) -> Result<Val<'g>, ConvertError> {
@@ -169,13 +190,18 @@ impl<'g> Converter<'g> {
             return Err(ConvertError::Node {
                 node: user.to_string(),
                 op: String::new(),
-                message: format!("reads output {k} of '{name}'; only single-output producers are supported"),
+                message: format!(
+                    "reads output {k} of '{name}'; only single-output producers are supported"
+                ),
             });
         }
         self.vals
             .get(name)
             .cloned()
-            .ok_or_else(|| ConvertError::MissingInput { node: user.to_string(), input: name.to_string() })
+            .ok_or_else(|| ConvertError::MissingInput {
+                node: user.to_string(),
+                input: name.to_string(),
+            })
     }
 
     fn act_of(&self, reference: &str, user: &str) -> Result<Act, ConvertError> {
@@ -190,14 +216,20 @@ impl<'g> Converter<'g> {
     }
 
     fn input(&self, node: &TfNode, i: usize) -> Result<Val<'g>, ConvertError> {
-        let r = node.inputs.get(i).ok_or_else(|| Self::err(node, format!("has no input {i}")))?;
+        let r = node
+            .inputs
+            .get(i)
+            .ok_or_else(|| Self::err(node, format!("has no input {i}")))?;
         self.val(r, &node.name)
     }
 
     fn input_act(&self, node: &TfNode, i: usize) -> Result<Act, ConvertError> {
         match self.input(node, i)? {
             Val::Act(a) => Ok(a),
-            Val::Const(_) => Err(Self::err(node, format!("input {i} must be computed, not a constant"))),
+            Val::Const(_) => Err(Self::err(
+                node,
+                format!("input {i} must be computed, not a constant"),
+            )),
         }
     }
 
@@ -211,9 +243,13 @@ impl<'g> Converter<'g> {
     fn node(&mut self, node: &'g TfNode) -> Result<(), ConvertError> {
         match node.op.as_str() {
             "Const" => {
-                let t = self.graph.weights.get(&node.name).ok_or_else(|| match self.graph.unreadable.get(&node.name) {
-                    Some(why) => Self::err(node, format!("value cannot be read: {why}")),
-                    None => Self::err(node, "no value (neither in the weight shards nor inline)"),
+                let t = self.graph.weights.get(&node.name).ok_or_else(|| {
+                    match self.graph.unreadable.get(&node.name) {
+                        Some(why) => Self::err(node, format!("value cannot be read: {why}")),
+                        None => {
+                            Self::err(node, "no value (neither in the weight shards nor inline)")
+                        }
+                    }
                 })?;
                 self.vals.insert(node.name.clone(), Val::Const(t));
             }
@@ -236,62 +272,127 @@ impl<'g> Converter<'g> {
             "Minimum" => self.binary(node, "Min")?,
             "Relu" | "Relu6" | "Sigmoid" | "Tanh" | "Elu" | "LeakyRelu" => {
                 let x = self.input_act(node, 0)?;
-                let alpha = if node.op == "LeakyRelu" { attr_f(node, "alpha")?.unwrap_or(0.2) } else { 0.0 };
+                let alpha = if node.op == "LeakyRelu" {
+                    attr_f(node, "alpha")?.unwrap_or(0.2)
+                } else {
+                    0.0
+                };
                 let out = self.activation(&node.op, alpha, &x.name, &node.name);
-                self.vals.insert(node.name.clone(), Val::Act(Act { name: out, shape: x.shape }));
+                self.vals.insert(
+                    node.name.clone(),
+                    Val::Act(Act {
+                        name: out,
+                        shape: x.shape,
+                    }),
+                );
             }
             "Mean" => self.mean(node)?,
             "ConcatV2" => self.concat(node)?,
             "ResizeBilinear" | "ResizeNearestNeighbor" => self.resize(node)?,
-            _ => return Err(ConvertError::UnsupportedOp { op: node.op.clone(), node: node.name.clone() }),
+            _ => {
+                return Err(ConvertError::UnsupportedOp {
+                    op: node.op.clone(),
+                    node: node.name.clone(),
+                })
+            }
         }
         Ok(())
     }
 
     fn placeholder(&mut self, node: &TfNode) -> Result<(), ConvertError> {
-        if let Some(dtype) = node.attrs.get("dtype").and_then(|v| v.get("type")).and_then(|v| v.as_str()) {
+        if let Some(dtype) = node
+            .attrs
+            .get("dtype")
+            .and_then(|v| v.get("type"))
+            .and_then(|v| v.as_str())
+        {
             if dtype != "DT_FLOAT" {
-                return Err(Self::err(node, format!("input dtype {dtype}; only DT_FLOAT inputs are supported")));
+                return Err(Self::err(
+                    node,
+                    format!("input dtype {dtype}; only DT_FLOAT inputs are supported"),
+                ));
             }
         }
         let dims = graph::dims_opt(node.attrs.get("shape").and_then(|v| v.get("shape")))
             .map_err(|m| Self::err(node, format!("shape: {m}")))?;
         if dims.len() != 4 {
-            return Err(Self::err(node, format!("input of rank {}; only NHWC images (rank 4) are supported", dims.len())));
+            return Err(Self::err(
+                node,
+                format!(
+                    "input of rank {}; only NHWC images (rank 4) are supported",
+                    dims.len()
+                ),
+            ));
         }
         let mut nhwc = [0i64; 4];
         for (i, d) in dims.iter().enumerate() {
             nhwc[i] = match (i, d) {
                 (_, Some(d)) => *d,
                 (0, None) => 1,
-                (_, None) => return Err(Self::err(node, "dynamic height/width/channels are not supported")),
+                (_, None) => {
+                    return Err(Self::err(
+                        node,
+                        "dynamic height/width/channels are not supported",
+                    ))
+                }
             };
         }
         self.b.input(&node.name, &nhwc);
         let out = format!("{}:nchw", node.name);
-        self.b.node("Transpose", &out, &[&node.name], &[&out], vec![onnx::attr_ints("perm", &[0, 3, 1, 2])]);
-        self.vals.insert(node.name.clone(), Val::Act(Act { name: out, shape: [nhwc[0], nhwc[3], nhwc[1], nhwc[2]] }));
+        self.b.node(
+            "Transpose",
+            &out,
+            &[&node.name],
+            &[&out],
+            vec![onnx::attr_ints("perm", &[0, 3, 1, 2])],
+        );
+        self.vals.insert(
+            node.name.clone(),
+            Val::Act(Act {
+                name: out,
+                shape: [nhwc[0], nhwc[3], nhwc[1], nhwc[2]],
+            }),
+        );
         Ok(())
     }
 
     /// Conv2D / DepthwiseConv2dNative, optionally with fused ops (`BiasAdd`, then an activation).
-    fn conv(&mut self, node: &TfNode, depthwise: bool, fused: &[String]) -> Result<(), ConvertError> {
+    fn conv(
+        &mut self,
+        node: &TfNode,
+        depthwise: bool,
+        fused: &[String],
+    ) -> Result<(), ConvertError> {
         let x = self.input_act(node, 0)?;
         let filter = self.input_const(node, 1)?;
         if let Some(fmt) = attr_s(node, "data_format")? {
             if fmt != "NHWC" {
-                return Err(Self::err(node, format!("data_format {fmt}; only NHWC is supported")));
+                return Err(Self::err(
+                    node,
+                    format!("data_format {fmt}; only NHWC is supported"),
+                ));
             }
         }
         if filter.shape.len() != 4 {
-            return Err(Self::err(node, format!("filter of shape {:?}; expected rank 4", filter.shape)));
+            return Err(Self::err(
+                node,
+                format!("filter of shape {:?}; expected rank 4", filter.shape),
+            ));
         }
-        let [kh, kw, fi, fo] = [filter.shape[0], filter.shape[1], filter.shape[2], filter.shape[3]];
+        let [kh, kw, fi, fo] = [
+            filter.shape[0],
+            filter.shape[1],
+            filter.shape[2],
+            filter.shape[3],
+        ];
         let w = filter.to_f32();
         let c = x.shape[1] as usize;
         let (weights, co, group) = if depthwise {
             if fi != c {
-                return Err(Self::err(node, format!("depthwise filter has {fi} input channels, the input has {c}")));
+                return Err(Self::err(
+                    node,
+                    format!("depthwise filter has {fi} input channels, the input has {c}"),
+                ));
             }
             // [kh,kw,C,M] -> [C*M,1,kh,kw]; output channel c*M+m.
             let mut out = vec![0f32; w.len()];
@@ -299,7 +400,8 @@ impl<'g> Converter<'g> {
                 for xx in 0..kw {
                     for ci in 0..fi {
                         for m in 0..fo {
-                            out[((ci * fo + m) * kh + y) * kw + xx] = w[((y * kw + xx) * fi + ci) * fo + m];
+                            out[((ci * fo + m) * kh + y) * kw + xx] =
+                                w[((y * kw + xx) * fi + ci) * fo + m];
                         }
                     }
                 }
@@ -307,7 +409,10 @@ impl<'g> Converter<'g> {
             (out, fi * fo, fi)
         } else {
             if fi == 0 || c % fi != 0 {
-                return Err(Self::err(node, format!("filter has {fi} input channels, the input has {c}")));
+                return Err(Self::err(
+                    node,
+                    format!("filter has {fi} input channels, the input has {c}"),
+                ));
             }
             // HWIO -> OIHW.
             let mut out = vec![0f32; w.len()];
@@ -315,7 +420,8 @@ impl<'g> Converter<'g> {
                 for xx in 0..kw {
                     for i in 0..fi {
                         for o in 0..fo {
-                            out[((o * fi + i) * kh + y) * kw + xx] = w[((y * kw + xx) * fi + i) * fo + o];
+                            out[((o * fi + i) * kh + y) * kw + xx] =
+                                w[((y * kw + xx) * fi + i) * fo + o];
                         }
                     }
                 }
@@ -345,21 +451,36 @@ impl<'g> Converter<'g> {
                 }
                 "EXPLICIT" => {
                     if explicit.len() != 8 {
-                        return Err(Self::err(node, "EXPLICIT padding needs 8 explicit_paddings"));
+                        return Err(Self::err(
+                            node,
+                            "EXPLICIT padding needs 8 explicit_paddings",
+                        ));
                     }
                     (explicit[2 + 2 * d], explicit[3 + 2 * d])
                 }
-                other => return Err(Self::err(node, format!("padding '{other}' is not supported"))),
+                other => {
+                    return Err(Self::err(
+                        node,
+                        format!("padding '{other}' is not supported"),
+                    ))
+                }
             };
             let padded = input + before + after;
             if padded < eff {
-                return Err(Self::err(node, format!("kernel {k} larger than the padded input {padded}")));
+                return Err(Self::err(
+                    node,
+                    format!("kernel {k} larger than the padded input {padded}"),
+                ));
             }
             out_hw[d] = (padded - eff) / s + 1;
             pads[d] = before;
             pads[2 + d] = after;
         }
-        let w_name = self.b.init_f32(&format!("{}:weights", node.name), &[co as i64, (c / group) as i64, kh as i64, kw as i64], weights);
+        let w_name = self.b.init_f32(
+            &format!("{}:weights", node.name),
+            &[co as i64, (c / group) as i64, kh as i64, kw as i64],
+            weights,
+        );
         let mut inputs = vec![x.name.clone(), w_name];
         let mut activation: Option<(String, f32)> = None;
         let mut next_arg = 2;
@@ -369,21 +490,41 @@ impl<'g> Converter<'g> {
                     let bias = self.input_const(node, next_arg)?;
                     next_arg += 1;
                     if bias.len() != co {
-                        return Err(Self::err(node, format!("bias has {} values for {co} channels", bias.len())));
+                        return Err(Self::err(
+                            node,
+                            format!("bias has {} values for {co} channels", bias.len()),
+                        ));
                     }
-                    let name = self.b.init_f32(&format!("{}:bias", node.name), &[co as i64], bias.to_f32());
+                    let name = self.b.init_f32(
+                        &format!("{}:bias", node.name),
+                        &[co as i64],
+                        bias.to_f32(),
+                    );
                     inputs.push(name);
                 }
-                "Relu" | "Relu6" | "Sigmoid" | "Tanh" | "Elu" | "LeakyRelu" if i + 1 == fused.len() => {
-                    let alpha = if op == "LeakyRelu" { attr_f(node, "leakyrelu_alpha")?.unwrap_or(0.2) } else { 0.0 };
+                "Relu" | "Relu6" | "Sigmoid" | "Tanh" | "Elu" | "LeakyRelu"
+                    if i + 1 == fused.len() =>
+                {
+                    let alpha = if op == "LeakyRelu" {
+                        attr_f(node, "leakyrelu_alpha")?.unwrap_or(0.2)
+                    } else {
+                        0.0
+                    };
                     activation = Some((op.clone(), alpha));
                 }
                 other => {
-                    return Err(Self::err(node, format!("fused op sequence {fused:?} is not supported (at '{other}')")))
+                    return Err(Self::err(
+                        node,
+                        format!("fused op sequence {fused:?} is not supported (at '{other}')"),
+                    ))
                 }
             }
         }
-        let conv_out = if activation.is_some() { format!("{}:conv", node.name) } else { node.name.clone() };
+        let conv_out = if activation.is_some() {
+            format!("{}:conv", node.name)
+        } else {
+            node.name.clone()
+        };
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         self.b.node(
             "Conv",
@@ -403,7 +544,8 @@ impl<'g> Converter<'g> {
             None => conv_out,
         };
         let shape = [x.shape[0], co as i64, out_hw[0], out_hw[1]];
-        self.vals.insert(node.name.clone(), Val::Act(Act { name: out, shape }));
+        self.vals
+            .insert(node.name.clone(), Val::Act(Act { name: out, shape }));
         Ok(())
     }
 
@@ -415,8 +557,20 @@ impl<'g> Converter<'g> {
                 let hi = self.b.init_f32(&format!("{out}:max"), &[], vec![6.0]);
                 self.b.node("Clip", out, &[x, &lo, &hi], &[out], vec![]);
             }
-            "LeakyRelu" => self.b.node("LeakyRelu", out, &[x], &[out], vec![onnx::attr_float("alpha", alpha)]),
-            "Elu" => self.b.node("Elu", out, &[x], &[out], vec![onnx::attr_float("alpha", 1.0)]),
+            "LeakyRelu" => self.b.node(
+                "LeakyRelu",
+                out,
+                &[x],
+                &[out],
+                vec![onnx::attr_float("alpha", alpha)],
+            ),
+            "Elu" => self.b.node(
+                "Elu",
+                out,
+                &[x],
+                &[out],
+                vec![onnx::attr_float("alpha", 1.0)],
+            ),
             other => self.b.node(other, out, &[x], &[out], vec![]),
         }
         out.to_string()
@@ -425,7 +579,10 @@ impl<'g> Converter<'g> {
     /// Broadcasting element-wise op; constants are laid out for NCHW broadcasting.
     fn binary(&mut self, node: &TfNode, onnx_op: &str) -> Result<(), ConvertError> {
         if node.inputs.len() != 2 {
-            return Err(Self::err(node, format!("{} inputs; expected 2", node.inputs.len())));
+            return Err(Self::err(
+                node,
+                format!("{} inputs; expected 2", node.inputs.len()),
+            ));
         }
         let mut names = Vec::new();
         let mut shapes = Vec::new();
@@ -439,7 +596,10 @@ impl<'g> Converter<'g> {
                 }
                 Val::Const(t) => {
                     if t.shape.len() > 4 {
-                        return Err(Self::err(node, format!("constant of rank {} in a 4-D op", t.shape.len())));
+                        return Err(Self::err(
+                            node,
+                            format!("constant of rank {} in a 4-D op", t.shape.len()),
+                        ));
                     }
                     // Left-pad to 4-D (numpy broadcasting), then NHWC -> NCHW.
                     let mut nhwc = vec![1usize; 4 - t.shape.len()];
@@ -449,7 +609,8 @@ impl<'g> Converter<'g> {
                     let name = if t.len() == 1 {
                         self.b.init_f32(&format!("{}:in{i}", node.name), &[], data)
                     } else {
-                        self.b.init_f32(&format!("{}:in{i}", node.name), &nchw, data)
+                        self.b
+                            .init_f32(&format!("{}:in{i}", node.name), &nchw, data)
                     };
                     names.push(name);
                     shapes.push(nchw.to_vec());
@@ -457,7 +618,10 @@ impl<'g> Converter<'g> {
             }
         }
         if !any_act {
-            return Err(Self::err(node, "both inputs are constants (constant folding is not supported)"));
+            return Err(Self::err(
+                node,
+                "both inputs are constants (constant folding is not supported)",
+            ));
         }
         let mut shape = [0i64; 4];
         for d in 0..4 {
@@ -467,11 +631,29 @@ impl<'g> Converter<'g> {
             } else if a == 1 {
                 b
             } else {
-                return Err(Self::err(node, format!("shapes {:?} and {:?} do not broadcast (NCHW)", shapes[0], shapes[1])));
+                return Err(Self::err(
+                    node,
+                    format!(
+                        "shapes {:?} and {:?} do not broadcast (NCHW)",
+                        shapes[0], shapes[1]
+                    ),
+                ));
             };
         }
-        self.b.node(onnx_op, &node.name, &[&names[0], &names[1]], &[&node.name], vec![]);
-        self.vals.insert(node.name.clone(), Val::Act(Act { name: node.name.clone(), shape }));
+        self.b.node(
+            onnx_op,
+            &node.name,
+            &[&names[0], &names[1]],
+            &[&node.name],
+            vec![],
+        );
+        self.vals.insert(
+            node.name.clone(),
+            Val::Act(Act {
+                name: node.name.clone(),
+                shape,
+            }),
+        );
         Ok(())
     }
 
@@ -481,7 +663,10 @@ impl<'g> Converter<'g> {
             .map(|a| {
                 let a = if a < 0 { a + 4 } else { a };
                 if !(0..4).contains(&a) {
-                    return Err(Self::err(node, format!("axis {a} out of range for a 4-D tensor")));
+                    return Err(Self::err(
+                        node,
+                        format!("axis {a} out of range for a 4-D tensor"),
+                    ));
                 }
                 Ok(NHWC_TO_NCHW_AXIS[a as usize])
             })
@@ -493,7 +678,10 @@ impl<'g> Converter<'g> {
         let axes = self.input_const(node, 1)?;
         let axes = self.axes(node, axes)?;
         if !attr_b(node, "keep_dims")?.unwrap_or(false) {
-            return Err(Self::err(node, "keep_dims=false is not supported (the result would leave 4-D)"));
+            return Err(Self::err(
+                node,
+                "keep_dims=false is not supported (the result would leave 4-D)",
+            ));
         }
         let mut shape = x.shape;
         for &a in &axes {
@@ -505,9 +693,18 @@ impl<'g> Converter<'g> {
             &node.name,
             &[&x.name],
             &[&node.name],
-            vec![onnx::attr_ints("axes", &axes_i), onnx::attr_int("keepdims", 1)],
+            vec![
+                onnx::attr_ints("axes", &axes_i),
+                onnx::attr_int("keepdims", 1),
+            ],
         );
-        self.vals.insert(node.name.clone(), Val::Act(Act { name: node.name.clone(), shape }));
+        self.vals.insert(
+            node.name.clone(),
+            Val::Act(Act {
+                name: node.name.clone(),
+                shape,
+            }),
+        );
         Ok(())
     }
 
@@ -521,20 +718,40 @@ impl<'g> Converter<'g> {
             [a] => *a,
             _ => return Err(Self::err(node, "axis must be a single value")),
         };
-        let acts = (0..n - 1).map(|i| self.input_act(node, i)).collect::<Result<Vec<_>, _>>()?;
+        let acts = (0..n - 1)
+            .map(|i| self.input_act(node, i))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut shape = acts[0].shape;
         shape[axis] = 0;
         for a in &acts {
             for d in 0..4 {
                 if d != axis && a.shape[d] != acts[0].shape[d] {
-                    return Err(Self::err(node, format!("inputs {:?} and {:?} differ off the axis", acts[0].shape, a.shape)));
+                    return Err(Self::err(
+                        node,
+                        format!(
+                            "inputs {:?} and {:?} differ off the axis",
+                            acts[0].shape, a.shape
+                        ),
+                    ));
                 }
             }
             shape[axis] += a.shape[axis];
         }
         let names: Vec<&str> = acts.iter().map(|a| a.name.as_str()).collect();
-        self.b.node("Concat", &node.name, &names, &[&node.name], vec![onnx::attr_int("axis", axis as i64)]);
-        self.vals.insert(node.name.clone(), Val::Act(Act { name: node.name.clone(), shape }));
+        self.b.node(
+            "Concat",
+            &node.name,
+            &names,
+            &[&node.name],
+            vec![onnx::attr_int("axis", axis as i64)],
+        );
+        self.vals.insert(
+            node.name.clone(),
+            Val::Act(Act {
+                name: node.name.clone(),
+                shape,
+            }),
+        );
         Ok(())
     }
 
@@ -542,7 +759,10 @@ impl<'g> Converter<'g> {
         let x = self.input_act(node, 0)?;
         let size = self.input_const(node, 1)?.to_i64();
         let [h, w] = size[..] else {
-            return Err(Self::err(node, format!("size {size:?}; expected [height, width]")));
+            return Err(Self::err(
+                node,
+                format!("size {size:?}; expected [height, width]"),
+            ));
         };
         if h < 1 || w < 1 {
             return Err(Self::err(node, format!("size {size:?} must be positive")));
@@ -551,7 +771,12 @@ impl<'g> Converter<'g> {
         let half_pixel = attr_b(node, "half_pixel_centers")?.unwrap_or(false);
         let bilinear = node.op == "ResizeBilinear";
         let (mode, nearest) = match (align_corners, half_pixel, bilinear) {
-            (true, true, _) => return Err(Self::err(node, "align_corners and half_pixel_centers are both set")),
+            (true, true, _) => {
+                return Err(Self::err(
+                    node,
+                    "align_corners and half_pixel_centers are both set",
+                ))
+            }
             (false, false, true) => ("asymmetric", None),
             (false, true, true) => ("half_pixel", None),
             (true, false, true) => ("align_corners", None),
@@ -560,7 +785,9 @@ impl<'g> Converter<'g> {
             (true, false, false) => ("align_corners", Some("round_prefer_ceil")),
         };
         let shape = [x.shape[0], x.shape[1], h, w];
-        let sizes = self.b.init_i64(&format!("{}:sizes", node.name), &[4], shape.to_vec());
+        let sizes = self
+            .b
+            .init_i64(&format!("{}:sizes", node.name), &[4], shape.to_vec());
         let mut attrs = vec![
             onnx::attr_str("mode", if bilinear { "linear" } else { "nearest" }),
             onnx::attr_str("coordinate_transformation_mode", mode),
@@ -568,8 +795,20 @@ impl<'g> Converter<'g> {
         if let Some(n) = nearest {
             attrs.push(onnx::attr_str("nearest_mode", n));
         }
-        self.b.node("Resize", &node.name, &[&x.name, "", "", &sizes], &[&node.name], attrs);
-        self.vals.insert(node.name.clone(), Val::Act(Act { name: node.name.clone(), shape }));
+        self.b.node(
+            "Resize",
+            &node.name,
+            &[&x.name, "", "", &sizes],
+            &[&node.name],
+            attrs,
+        );
+        self.vals.insert(
+            node.name.clone(),
+            Val::Act(Act {
+                name: node.name.clone(),
+                shape,
+            }),
+        );
         Ok(())
     }
 }
@@ -595,27 +834,45 @@ fn attr<'n>(node: &'n TfNode, key: &str) -> Option<&'n serde_json::Value> {
 }
 
 fn bad_attr(node: &TfNode, key: &str, what: &str) -> ConvertError {
-    ConvertError::Node { node: node.name.clone(), op: node.op.clone(), message: format!("attr '{key}': {what}") }
+    ConvertError::Node {
+        node: node.name.clone(),
+        op: node.op.clone(),
+        message: format!("attr '{key}': {what}"),
+    }
 }
 
 /// A string attr (`{"s": base64}`).
 fn attr_s(node: &TfNode, key: &str) -> Result<Option<String>, ConvertError> {
-    let Some(v) = attr(node, key) else { return Ok(None) };
-    let s = v.get("s").and_then(|s| s.as_str()).ok_or_else(|| bad_attr(node, key, "not a string"))?;
+    let Some(v) = attr(node, key) else {
+        return Ok(None);
+    };
+    let s = v
+        .get("s")
+        .and_then(|s| s.as_str())
+        .ok_or_else(|| bad_attr(node, key, "not a string"))?;
     let bytes = graph::base64_decode(s).ok_or_else(|| bad_attr(node, key, "not base64"))?;
-    String::from_utf8(bytes).map(Some).map_err(|_| bad_attr(node, key, "not UTF-8"))
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| bad_attr(node, key, "not UTF-8"))
 }
 
 fn attr_b(node: &TfNode, key: &str) -> Result<Option<bool>, ConvertError> {
-    let Some(v) = attr(node, key) else { return Ok(None) };
+    let Some(v) = attr(node, key) else {
+        return Ok(None);
+    };
     match v.get("b") {
         None => Ok(Some(false)), // proto3 JSON omits false
-        Some(b) => b.as_bool().map(Some).ok_or_else(|| bad_attr(node, key, "not a bool")),
+        Some(b) => b
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| bad_attr(node, key, "not a bool")),
     }
 }
 
 fn attr_f(node: &TfNode, key: &str) -> Result<Option<f32>, ConvertError> {
-    let Some(v) = attr(node, key) else { return Ok(None) };
+    let Some(v) = attr(node, key) else {
+        return Ok(None);
+    };
     match v.get("f") {
         None => Ok(Some(0.0)),
         Some(f) => f
@@ -627,8 +884,12 @@ fn attr_f(node: &TfNode, key: &str) -> Result<Option<f32>, ConvertError> {
 }
 
 fn attr_list_i(node: &TfNode, key: &str) -> Result<Vec<i64>, ConvertError> {
-    let Some(v) = attr(node, key) else { return Ok(Vec::new()) };
-    let Some(list) = v.get("list").and_then(|l| l.get("i")) else { return Ok(Vec::new()) };
+    let Some(v) = attr(node, key) else {
+        return Ok(Vec::new());
+    };
+    let Some(list) = v.get("list").and_then(|l| l.get("i")) else {
+        return Ok(Vec::new());
+    };
     list.as_array()
         .ok_or_else(|| bad_attr(node, key, "not a list"))?
         .iter()
@@ -641,8 +902,12 @@ fn attr_list_i(node: &TfNode, key: &str) -> Result<Vec<i64>, ConvertError> {
 }
 
 fn attr_list_s(node: &TfNode, key: &str) -> Result<Vec<String>, ConvertError> {
-    let Some(v) = attr(node, key) else { return Ok(Vec::new()) };
-    let Some(list) = v.get("list").and_then(|l| l.get("s")) else { return Ok(Vec::new()) };
+    let Some(v) = attr(node, key) else {
+        return Ok(Vec::new());
+    };
+    let Some(list) = v.get("list").and_then(|l| l.get("s")) else {
+        return Ok(Vec::new());
+    };
     list.as_array()
         .ok_or_else(|| bad_attr(node, key, "not a list"))?
         .iter()
@@ -661,7 +926,11 @@ fn attr_hw(node: &TfNode, key: &str) -> Result<Option<[i64; 2]>, ConvertError> {
     match l.as_slice() {
         [] => Ok(None),
         [1, h, w, 1] => Ok(Some([*h, *w])),
-        other => Err(bad_attr(node, key, &format!("{other:?}; expected [1, h, w, 1]"))),
+        other => Err(bad_attr(
+            node,
+            key,
+            &format!("{other:?}; expected [1, h, w, 1]"),
+        )),
     }
 }
 
@@ -670,6 +939,11 @@ pub fn node_summary(model: &ModelProto) -> Vec<(String, String)> {
     model
         .graph
         .as_ref()
-        .map(|g| g.node.iter().map(|n: &NodeProto| (n.op_type.clone(), n.name.clone())).collect())
+        .map(|g| {
+            g.node
+                .iter()
+                .map(|n: &NodeProto| (n.op_type.clone(), n.name.clone()))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -4,8 +4,8 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 use tract_onnx::pb::{
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 /// The opset the converter emits (Resize with `sizes`, Clip with min/max inputs, ReduceMean with
@@ -21,7 +21,14 @@ pub struct OnnxBuilder {
 }
 
 impl OnnxBuilder {
-    pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>) {
+    pub fn node(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attribute: Vec<AttributeProto>,
+    ) {
         self.nodes.push(NodeProto {
             op_type: op.to_string(),
             name: name.to_string(),
@@ -67,7 +74,10 @@ impl OnnxBuilder {
     pub fn finish(self, producer: &str) -> ModelProto {
         ModelProto {
             ir_version: 7,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: producer.to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),
             graph: Some(GraphProto {
@@ -92,7 +102,10 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
                 shape: Some(TensorShapeProto {
                     dim: dims
                         .iter()
-                        .map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() })
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
                         .collect(),
                 }),
             })),
@@ -103,15 +116,30 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
 }
 
 pub fn attr_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto { name: name.to_string(), r#type: AttributeType::Int as i32, i, ..Default::default() }
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    }
 }
 
 pub fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
-    AttributeProto { name: name.to_string(), r#type: AttributeType::Ints as i32, ints: ints.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Ints as i32,
+        ints: ints.to_vec(),
+        ..Default::default()
+    }
 }
 
 pub fn attr_float(name: &str, f: f32) -> AttributeProto {
-    AttributeProto { name: name.to_string(), r#type: AttributeType::Float as i32, f, ..Default::default() }
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Float as i32,
+        f,
+        ..Default::default()
+    }
 }
 
 pub fn attr_str(name: &str, s: &str) -> AttributeProto {
