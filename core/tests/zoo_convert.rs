@@ -174,7 +174,7 @@ fn depthwise_channel_order_and_valid_padding() {
     g.nodes.push(placeholder("x", [1, 3, 3, 2]));
     // [3,3,2,1]: channel 0 takes the centre pixel, channel 1 sums its window.
     let mut f = vec![0f32; 18];
-    f[(4 * 2) * 1] = 1.0; // (y=1, x=1, c=0, m=0)
+    f[8] = 1.0; // (y=1, x=1, c=0, m=0): ((1 * 3 + 1) * 2 + 0) * 1 + 0
     for k in 0..9 {
         f[k * 2 + 1] = 1.0; // (y, x, c=1, m=0)
     }
