@@ -24,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
         let written = loaded.config.to_key_file_string();
         let back = InferConfig::from_key_file_str(&written, source)
             .unwrap_or_else(|e| panic!("written config does not read back: {e}\n{written}"));
-        assert_eq!(back.config, loaded.config, "round trip changed the config:\n{written}");
+        assert_eq!(
+            back.config, loaded.config,
+            "round trip changed the config:\n{written}"
+        );
     }
 });

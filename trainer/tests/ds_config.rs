@@ -63,5 +63,8 @@ fn bad_config_fails_naming_file_group_key_value() {
     assert!(stderr.contains("[property] batch-size=-4"), "{stderr}");
     let (code, _, stderr) = check(&[], "bad_value.yml");
     assert_eq!(code, 1);
-    assert!(stderr.contains("bad_value.yml: [property] process-mode=3"), "{stderr}");
+    assert!(
+        stderr.contains("bad_value.yml: [property] process-mode=3"),
+        "{stderr}"
+    );
 }

@@ -17,6 +17,10 @@
 //! Besides nvinfer's keys, `[property]` may name one of nvtl's built-in decoders with
 //! `parser=` (see [`Parser`]); DeepStream's nvinfer ignores that key.
 
+// ConfigError carries file, line, group, key and value by name so callers can match on them;
+// configs are read once per model load, so the size of the error does not matter.
+#![allow(clippy::result_large_err)]
+
 mod class_attrs;
 mod document;
 mod enums;
