@@ -12,11 +12,21 @@ pub struct BBox {
 
 impl BBox {
     pub fn new(left: f32, top: f32, width: f32, height: f32) -> Self {
-        BBox { left, top, width, height }
+        BBox {
+            left,
+            top,
+            width,
+            height,
+        }
     }
 
     pub fn from_ltrb(left: f32, top: f32, right: f32, bottom: f32) -> Self {
-        BBox { left, top, width: right - left, height: bottom - top }
+        BBox {
+            left,
+            top,
+            width: right - left,
+            height: bottom - top,
+        }
     }
 
     pub fn right(&self) -> f32 {

@@ -14,13 +14,25 @@ impl Tensor {
     /// they computed, so a mismatch is a programming error.
     pub fn new(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> Self {
         let expected: usize = shape.iter().product();
-        assert_eq!(expected, data.len(), "tensor data does not match shape {shape:?}");
-        Tensor { name: name.into(), shape, data }
+        assert_eq!(
+            expected,
+            data.len(),
+            "tensor data does not match shape {shape:?}"
+        );
+        Tensor {
+            name: name.into(),
+            shape,
+            data,
+        }
     }
 
     pub fn zeros(name: impl Into<String>, shape: Vec<usize>) -> Self {
         let len = shape.iter().product();
-        Tensor { name: name.into(), shape, data: vec![0.0; len] }
+        Tensor {
+            name: name.into(),
+            shape,
+            data: vec![0.0; len],
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -33,7 +45,11 @@ impl Tensor {
 
     /// The slice of batch element `index` (first dimension).
     pub fn batch_item(&self, index: usize) -> &[f32] {
-        let per_item = if self.shape.is_empty() { 1 } else { self.data.len() / self.shape[0].max(1) };
+        let per_item = if self.shape.is_empty() {
+            1
+        } else {
+            self.data.len() / self.shape[0].max(1)
+        };
         &self.data[index * per_item..(index + 1) * per_item]
     }
 

@@ -14,6 +14,7 @@
 //!   num-classes, class-map (bytes, little-endian i32 per pixel, -1 = none)}.
 
 use gst::glib;
+use gst::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 
 use crate::nvtlinfer::engine::FrameObject;
@@ -125,7 +126,11 @@ fn read_classification(param: &gst::StructureRef) -> Vec<Classification> {
 
 /// The next free ROI id on this buffer.
 pub fn next_object_id(buffer: &gst::BufferRef) -> i32 {
-    buffer.iter_meta::<VideoRegionOfInterestMeta>().map(|m| m.id()).max().map_or(0, |m| m + 1)
+    buffer
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .map(|m| m.id())
+        .max()
+        .map_or(0, |m| m + 1)
 }
 
 fn rect_of(bbox: &BBox) -> (u32, u32, u32, u32) {
@@ -133,7 +138,12 @@ fn rect_of(bbox: &BBox) -> (u32, u32, u32, u32) {
     let top = bbox.top.max(0.0).round() as u32;
     let right = bbox.right().max(0.0).round() as u32;
     let bottom = bbox.bottom().max(0.0).round() as u32;
-    (left, top, right.saturating_sub(left), bottom.saturating_sub(top))
+    (
+        left,
+        top,
+        right.saturating_sub(left),
+        bottom.saturating_sub(top),
+    )
 }
 
 /// Attaches one detected object; returns its ROI id.
@@ -145,7 +155,10 @@ pub fn attach_object(
     parent_id: i32,
     border_color: Option<[f32; 4]>,
 ) -> i32 {
-    let label = object.label.clone().unwrap_or_else(|| format!("class{}", object.class_id));
+    let label = object
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("class{}", object.class_id));
     let mut meta = VideoRegionOfInterestMeta::add(buffer, &label, rect_of(&object.bbox));
     meta.set_id(id);
     meta.set_parent_id(parent_id);
@@ -168,15 +181,24 @@ fn classification_param(unique_id: u32, attributes: &[ClassifierAttribute]) -> g
     };
     gst::Structure::builder(CLASSIFICATION)
         .field("unique-id", unique_id)
-        .field("attribute-indexes", collect(&|a| glib::SendValue::from(a.attribute_index)))
-        .field("class-ids", collect(&|a| glib::SendValue::from(a.class_id)))
+        .field(
+            "attribute-indexes",
+            collect(&|a| a.attribute_index.to_send_value()),
+        )
+        .field("class-ids", collect(&|a| a.class_id.to_send_value()))
         .field(
             "labels",
             collect(&|a| {
-                glib::SendValue::from(a.label.clone().unwrap_or_else(|| format!("class{}", a.class_id)))
+                a.label
+                    .clone()
+                    .unwrap_or_else(|| format!("class{}", a.class_id))
+                    .to_send_value()
             }),
         )
-        .field("probabilities", collect(&|a| glib::SendValue::from(a.probability as f64)))
+        .field(
+            "probabilities",
+            collect(&|a| (a.probability as f64).to_send_value()),
+        )
         .build()
 }
 
@@ -213,21 +235,26 @@ pub fn attach_frame_classification(
 }
 
 fn f32_bytes(data: &[f32]) -> glib::Bytes {
-    glib::Bytes::from_owned(data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
+    glib::Bytes::from_owned(
+        data.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
 }
 
 /// Attaches raw output tensors (output-tensor-meta=true).
 pub fn attach_tensors(buffer: &mut gst::BufferRef, unique_id: u32, tensors: &[Tensor]) {
     let list = gst::List::from_values(tensors.iter().map(|t| {
-        let dims = gst::Array::from_values(t.shape.iter().map(|&d| (d as i32).into()));
+        let dims = gst::Array::from_values(t.shape.iter().map(|&d| (d as i32).to_send_value()));
         gst::Structure::builder("tensor")
             .field("name", &t.name)
             .field("dims", dims)
             .field("data", f32_bytes(&t.data))
             .build()
-            .into()
+            .to_send_value()
     }));
-    let mut meta = gst::meta::CustomMeta::add(buffer, TENSOR_META).expect("registered at plugin init");
+    let mut meta =
+        gst::meta::CustomMeta::add(buffer, TENSOR_META).expect("registered at plugin init");
     let s = meta.mut_structure();
     s.set("unique-id", unique_id);
     s.set("tensors", list);

@@ -28,7 +28,11 @@ fn missing_config_file() {
 
 #[test]
 fn invalid_value_names_file_group_key_and_value() {
-    let config = temp_file("badvalue", "bad.txt", b"[property]\nonnx-file=model.onnx\nbatch-size=abc\n");
+    let config = temp_file(
+        "badvalue",
+        "bad.txt",
+        b"[property]\nonnx-file=model.onnx\nbatch-size=abc\n",
+    );
     let text = infer_with(&config);
     for part in ["bad.txt", "property", "batch-size", "abc"] {
         assert!(text.contains(part), "{part} in {text}");
@@ -37,17 +41,32 @@ fn invalid_value_names_file_group_key_and_value() {
 
 #[test]
 fn missing_model_file() {
-    let config = temp_file("nomodel", "config.txt", b"[property]\nonnx-file=missing_model.onnx\n");
+    let config = temp_file(
+        "nomodel",
+        "config.txt",
+        b"[property]\nonnx-file=missing_model.onnx\n",
+    );
     let text = infer_with(&config);
     assert!(text.contains("missing_model.onnx"), "{text}");
 }
 
 #[test]
 fn corrupt_onnx_model() {
-    let model = temp_file("corrupt", "model.onnx", b"this is not protobuf \xff\xff\xff\x00\x01");
-    let config = temp_file("corrupt", "config.txt", b"[property]\nonnx-file=model.onnx\n");
+    let model = temp_file(
+        "corrupt",
+        "model.onnx",
+        b"this is not protobuf \xff\xff\xff\x00\x01",
+    );
+    let config = temp_file(
+        "corrupt",
+        "config.txt",
+        b"[property]\nonnx-file=model.onnx\n",
+    );
     let text = infer_with(&config);
-    assert!(text.contains(&model.display().to_string()) && text.contains("ONNX"), "{text}");
+    assert!(
+        text.contains(&model.display().to_string()) && text.contains("ONNX"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -55,14 +74,21 @@ fn outputs_that_do_not_fit_the_parser() {
     let bundle = bundle("blazeface_front_128");
     let config = config_for(&bundle, "misfit", "parser=centernet");
     let text = infer_with(&config);
-    assert!(text.contains("centernet") && text.contains("model.onnx"), "{text}");
+    assert!(
+        text.contains("centernet") && text.contains("model.onnx"),
+        "{text}"
+    );
 }
 
 #[test]
 fn malformed_label_file() {
     let bundle = bundle("blazeface_front_128");
     let labels = temp_file("labels", "labels.txt", b"\n\n");
-    let config = config_for(&bundle, "labels", &format!("labelfile-path={}", labels.display()));
+    let config = config_for(
+        &bundle,
+        "labels",
+        &format!("labelfile-path={}", labels.display()),
+    );
     let text = infer_with(&config);
     assert!(text.contains("labels.txt"), "{text}");
 }
@@ -75,14 +101,21 @@ fn unsupported_caps_do_not_negotiate() {
          nvtlinfer config-file-path={} ! appsink name=sink",
         bundle.config.display()
     ));
-    assert!(text.to_lowercase().contains("not-negotiated") || text.contains("negotiat"), "{text}");
+    assert!(
+        text.contains("nvtlinfer") && text.contains("YUY2") && text.contains("can't handle caps"),
+        "{text}"
+    );
 }
 
 #[test]
 fn truncated_video_ends_without_hang_or_panic() {
     let bundle = bundle("centernet_mobilenetv3_coco");
     let video = std::fs::read(asset("vtest.avi")).unwrap();
-    let truncated = temp_file("truncated", "vtest_truncated.avi", &video[..video.len() / 20]);
+    let truncated = temp_file(
+        "truncated",
+        "vtest_truncated.avi",
+        &video[..video.len() / 20],
+    );
     let result = run_pipeline(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
          nvtlinfer config-file-path={} ! appsink name=sink",
@@ -90,7 +123,11 @@ fn truncated_video_ends_without_hang_or_panic() {
         bundle.config.display()
     ));
     match result {
-        Ok(buffers) => assert!(!buffers.is_empty() && buffers.len() < 795, "{} frames", buffers.len()),
+        Ok(buffers) => assert!(
+            !buffers.is_empty() && buffers.len() < 795,
+            "{} frames",
+            buffers.len()
+        ),
         Err(text) => assert!(!text.contains("panicked"), "{text}"),
     }
 }

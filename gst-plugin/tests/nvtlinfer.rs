@@ -24,9 +24,14 @@ fn rgb_buffer(width: u32, height: u32, rgb: &[u8]) -> gst::Buffer {
 
 fn harness_with(properties: &str) -> Harness {
     init();
-    let mut h = Harness::new_parse(&format!("nvtlinfer {properties}"));
+    let mut h = Harness::new_parse(&format!("nvtlinfer name=infer {properties}"));
     h.set_src_caps_str("video/x-raw,format=RGB,width=768,height=576,framerate=10/1");
     h
+}
+
+fn infer_element(h: &mut Harness) -> gst::Element {
+    h.find_element("nvtlinfer")
+        .expect("the nvtlinfer in the harness")
 }
 
 fn labels(objects: &[Object]) -> Vec<String> {
@@ -43,15 +48,26 @@ fn properties_have_nvinfer_names_and_defaults() {
     assert_eq!(element.property::<i32>("infer-on-gie-id"), -1);
     assert!(!element.property::<bool>("output-tensor-meta"));
     assert_eq!(element.property::<Option<String>>("config-file-path"), None);
-    assert_eq!(element.property_value("process-mode").get::<gstnvtl::nvtlinfer::ProcessModeProperty>().unwrap(),
-        gstnvtl::nvtlinfer::ProcessModeProperty::Primary);
+    assert_eq!(
+        element
+            .property_value("process-mode")
+            .get::<gstnvtl::nvtlinfer::ProcessModeProperty>()
+            .unwrap(),
+        gstnvtl::nvtlinfer::ProcessModeProperty::Primary
+    );
     element.set_property("infer-on-class-ids", "0:2");
     assert_eq!(element.property::<String>("infer-on-class-ids"), "0:2");
     element.set_property("filter-out-class-ids", "1;3");
     assert_eq!(element.property::<String>("filter-out-class-ids"), "1;3");
     element.set_property("unique-id", 4u32);
     assert_eq!(element.property::<u32>("unique-id"), 4);
-    for name in ["config-file-path", "model-engine-file", "gpu-id", "backend", "stats"] {
+    for name in [
+        "config-file-path",
+        "model-engine-file",
+        "gpu-id",
+        "backend",
+        "stats",
+    ] {
         assert!(element.find_property(name).is_some(), "property {name}");
     }
 }
@@ -59,43 +75,80 @@ fn properties_have_nvinfer_names_and_defaults() {
 #[test]
 fn centernet_finds_dog_bicycle_and_truck_in_dog_jpg() {
     let bundle = bundle(CENTERNET);
-    let mut h = harness_with(&format!("config-file-path={} unique-id=3", bundle.config.display()));
+    let mut h = harness_with(&format!(
+        "config-file-path={} unique-id=3",
+        bundle.config.display()
+    ));
     let (w, h_px, rgb) = rgb_image(&asset("dog.jpg"));
     assert_eq!((w, h_px), (768, 576));
     let input = rgb_buffer(w, h_px, &rgb);
     let input_bytes = input.map_readable().unwrap().to_vec();
     let out = h.push_and_pull(input).unwrap();
-    assert_eq!(out.map_readable().unwrap().as_slice(), &input_bytes[..], "pixels pass through unchanged");
+    assert_eq!(
+        out.map_readable().unwrap().as_slice(),
+        &input_bytes[..],
+        "pixels pass through unchanged"
+    );
     let objects = objects(&out);
     let found = labels(&objects);
     for wanted in ["dog", "bicycle"] {
         assert!(found.iter().any(|l| l == wanted), "{wanted} in {found:?}");
     }
-    assert!(found.iter().any(|l| l == "truck" || l == "car"), "truck or car in {found:?}");
-    let dog = objects.iter().find(|o| o.label.as_deref() == Some("dog")).unwrap();
+    assert!(
+        found.iter().any(|l| l == "truck" || l == "car"),
+        "truck or car in {found:?}"
+    );
+    let dog = objects
+        .iter()
+        .find(|o| o.label.as_deref() == Some("dog"))
+        .unwrap();
     let (x, y, dw, dh) = dog.rect;
     // The dog sits in the lower left of the photo.
-    assert!(x < 250 && y > 150 && x + dw < 450 && y + dh <= 576, "dog box {:?}", dog.rect);
-    assert!(objects.iter().all(|o| o.unique_id == Some(3)), "property unique-id beats the config");
-    assert!(objects.iter().all(|o| o.confidence.unwrap() >= 0.2 && o.confidence.unwrap() <= 1.0));
+    assert!(
+        x < 250 && y > 150 && x + dw < 450 && y + dh <= 576,
+        "dog box {:?}",
+        dog.rect
+    );
+    assert!(
+        objects.iter().all(|o| o.unique_id == Some(3)),
+        "property unique-id beats the config"
+    );
+    assert!(objects
+        .iter()
+        .all(|o| o.confidence.unwrap() >= 0.2 && o.confidence.unwrap() <= 1.0));
 }
 
 #[test]
 fn config_values_apply_unless_a_property_overrides_them() {
     let bundle = bundle(CENTERNET);
-    // The config filters out dogs and names unique-id 9; no property is set.
-    let config = config_for(&bundle, "precedence", "unique-id=9\nfilter-out-class-ids=16");
+    // The config filters out dogs and names unique-id 9 (gie-unique-id, the config key nvinfer
+    // reads); no property is set.
+    let config = config_for(
+        &bundle,
+        "precedence",
+        "gie-unique-id=9\nfilter-out-class-ids=16",
+    );
     let mut h = harness_with(&format!("config-file-path={}", config.display()));
     let (w, hh, rgb) = rgb_image(&asset("dog.jpg"));
     let out = h.push_and_pull(rgb_buffer(w, hh, &rgb)).unwrap();
     let objects = objects(&out);
     assert!(!objects.is_empty());
     assert!(objects.iter().all(|o| o.unique_id == Some(9)));
-    assert!(!labels(&objects).contains(&"dog".to_string()), "filter-out-class-ids from the config");
-    assert_eq!(h.element().unwrap().property::<u32>("unique-id"), 9, "getter reports the config's value");
+    assert!(
+        !labels(&objects).contains(&"dog".to_string()),
+        "filter-out-class-ids from the config"
+    );
+    assert_eq!(
+        infer_element(&mut h).property::<u32>("unique-id"),
+        9,
+        "getter reports the config's value"
+    );
 
-    // The property beats the config: filter nothing.
-    let mut h = harness_with(&format!("config-file-path={} filter-out-class-ids=\"\"", config.display()));
+    // The property beats the config: filter only class 99, so the dog is back.
+    let mut h = harness_with(&format!(
+        "config-file-path={} filter-out-class-ids=99",
+        config.display()
+    ));
     let out = h.push_and_pull(rgb_buffer(w, hh, &rgb)).unwrap();
     assert!(labels(&objects_of(&out)).contains(&"dog".to_string()));
 }
@@ -136,11 +189,17 @@ fn every_input_format_and_odd_strides_give_the_same_objects() {
         let found = labels(&objects(&buffers[0]));
         if format == "GRAY8" {
             // Grey input loses colour, but the dog's shape remains.
-            assert!(found.contains(&"dog".to_string()), "{format} {size}: {found:?}");
+            assert!(
+                found.contains(&"dog".to_string()),
+                "{format} {size}: {found:?}"
+            );
             continue;
         }
         for wanted in ["dog", "bicycle"] {
-            assert!(found.iter().any(|l| l == wanted), "{format} {size}: {wanted} in {found:?}");
+            assert!(
+                found.iter().any(|l| l == wanted),
+                "{format} {size}: {wanted} in {found:?}"
+            );
         }
         let mut sorted = found.clone();
         sorted.sort();
@@ -168,16 +227,27 @@ fn vtest_frames_have_several_persons() {
     assert!(buffers.len() >= 9, "{} frames", buffers.len());
     let persons: Vec<usize> = buffers
         .iter()
-        .map(|b| objects(b).iter().filter(|o| o.label.as_deref() == Some("person")).count())
+        .map(|b| {
+            objects(b)
+                .iter()
+                .filter(|o| o.label.as_deref() == Some("person"))
+                .count()
+        })
         .collect();
     let mean = persons.iter().sum::<usize>() as f64 / persons.len() as f64;
-    assert!(persons.iter().all(|&n| n >= 2) && mean >= 3.0, "persons per frame {persons:?}");
+    assert!(
+        persons.iter().all(|&n| n >= 2) && mean >= 3.0,
+        "persons per frame {persons:?}"
+    );
 }
 
 #[test]
 fn interval_skips_frames() {
     let bundle = bundle(CENTERNET);
-    let mut h = harness_with(&format!("config-file-path={} interval=2", bundle.config.display()));
+    let mut h = harness_with(&format!(
+        "config-file-path={} interval=2",
+        bundle.config.display()
+    ));
     let (w, hh, rgb) = rgb_image(&asset("dog.jpg"));
     let mut with_objects = Vec::new();
     for frame in 0..7 {
@@ -187,7 +257,7 @@ fn interval_skips_frames() {
         }
     }
     assert_eq!(with_objects, vec![0, 3, 6]);
-    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    let stats = infer_element(&mut h).property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("frames").unwrap(), 7);
     assert_eq!(stats.get::<u64>("inferences").unwrap(), 3);
     assert!(stats.get::<f64>("inference-ms").unwrap() > 0.0);
@@ -197,14 +267,19 @@ fn interval_skips_frames() {
 fn eos_and_flush_pass_through_and_processing_resumes() {
     let bundle = bundle(BLAZEFACE);
     init();
-    let mut h = Harness::new_parse(&format!("nvtlinfer config-file-path={}", bundle.config.display()));
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={}",
+        bundle.config.display()
+    ));
     h.set_src_caps_str("video/x-raw,format=RGB,width=512,height=512,framerate=10/1");
     let (w, hh, rgb) = rgb_image(&asset("astronaut.png"));
     let out = h.push_and_pull(rgb_buffer(w, hh, &rgb)).unwrap();
     assert_eq!(labels(&objects(&out)), vec!["face".to_string()]);
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
     let out = h.push_and_pull(rgb_buffer(w, hh, &rgb)).unwrap();
     assert_eq!(objects(&out).len(), 1);
     assert!(h.push_event(gst::event::Eos::new()));
@@ -219,13 +294,25 @@ fn eos_and_flush_pass_through_and_processing_resumes() {
 fn resolution_change_mid_stream() {
     let bundle = bundle(BLAZEFACE);
     init();
-    let mut h = Harness::new_parse(&format!("nvtlinfer config-file-path={}", bundle.config.display()));
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={}",
+        bundle.config.display()
+    ));
     let astronaut = image::open(asset("astronaut.png")).unwrap().to_rgb8();
     let mut boxes = Vec::new();
     for size in [512u32, 256, 384] {
-        let resized = image::imageops::resize(&astronaut, size, size, image::imageops::FilterType::Triangle);
-        h.set_src_caps_str(&format!("video/x-raw,format=RGB,width={size},height={size},framerate=10/1"));
-        let out = h.push_and_pull(rgb_buffer(size, size, resized.as_raw())).unwrap();
+        let resized = image::imageops::resize(
+            &astronaut,
+            size,
+            size,
+            image::imageops::FilterType::Triangle,
+        );
+        h.set_src_caps_str(&format!(
+            "video/x-raw,format=RGB,width={size},height={size},framerate=10/1"
+        ));
+        let out = h
+            .push_and_pull(rgb_buffer(size, size, resized.as_raw()))
+            .unwrap();
         let faces = objects(&out);
         assert_eq!(faces.len(), 1, "one face at {size}x{size}");
         let (x, y, w, hh) = faces[0].rect;
@@ -253,16 +340,27 @@ fn secondary_detector_attaches_faces_to_persons() {
     ))
     .unwrap();
     let objects = objects(&buffers[0]);
-    let person = objects.iter().find(|o| o.label.as_deref() == Some("person")).expect("a person");
+    let person = objects
+        .iter()
+        .find(|o| o.label.as_deref() == Some("person"))
+        .expect("a person");
     let faces: Vec<_> = objects.iter().filter(|o| o.unique_id == Some(2)).collect();
     assert!(!faces.is_empty(), "{objects:?}");
     for face in faces {
         assert_eq!(face.label.as_deref(), Some("face"));
-        let parent = objects.iter().find(|o| o.id == face.parent_id).expect("parent object");
+        let parent = objects
+            .iter()
+            .find(|o| o.id == face.parent_id)
+            .expect("parent object");
         assert_eq!(parent.label.as_deref(), Some("person"));
         let (px, py, pw, ph) = parent.rect;
         let (fx, fy, fw, fh) = face.rect;
-        assert!(fx >= px && fy >= py && fx + fw <= px + pw && fy + fh <= py + ph, "face {:?} in person {:?}", face.rect, person.rect);
+        assert!(
+            fx >= px && fy >= py && fx + fw <= px + pw && fy + fh <= py + ph,
+            "face {:?} in person {:?}",
+            face.rect,
+            person.rect
+        );
     }
 }
 
@@ -279,15 +377,26 @@ fn model_swap_while_playing_switches_between_frames_and_failures_keep_the_old_mo
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     let infer = pipeline.by_name("infer").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let (w, hh, rgb) = rgb_image(&asset("astronaut.png"));
     let mut frame = 0u64;
     let mut next = || {
         let mut buffer = rgb_buffer(w, hh, &rgb);
-        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(frame * 100));
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(frame * 100));
         frame += 1;
         src.push_buffer(buffer).unwrap();
         let sample = sink.pull_sample().expect("a frame");
@@ -304,7 +413,11 @@ fn model_swap_while_playing_switches_between_frames_and_failures_keep_the_old_mo
             switched = true;
             break;
         }
-        assert_eq!(found, vec!["face".to_string()], "the old model runs until the new one is ready");
+        assert_eq!(
+            found,
+            vec!["face".to_string()],
+            "the old model runs until the new one is ready"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(switched, "switched to CenterNet");
@@ -312,11 +425,17 @@ fn model_swap_while_playing_switches_between_frames_and_failures_keep_the_old_mo
     let bus = pipeline.bus().unwrap();
     infer.set_property("config-file-path", "/nonexistent/nvtl/config.txt");
     let warning = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Warning])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Warning],
+        )
         .expect("a warning about the failed switch");
     let text = error_text(&warning);
     assert!(text.contains("/nonexistent/nvtl/config.txt"), "{text}");
-    assert!(next().iter().any(|l| l == "person"), "CenterNet keeps running");
+    assert!(
+        next().iter().any(|l| l == "person"),
+        "CenterNet keeps running"
+    );
     src.end_of_stream().unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
 }
@@ -362,10 +481,14 @@ fn ten_thousand_frames_keep_memory_flat() {
     .unwrap();
     let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let store = samples.clone();
-    let pad = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
-    let mut count = 0u64;
+    let pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    let count = std::sync::atomic::AtomicU64::new(0);
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-        count += 1;
+        let count = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if count == 1000 || count == 10000 {
             store.lock().unwrap().push(rss_kib());
         }
@@ -374,20 +497,31 @@ fn ten_thousand_frames_keep_memory_flat() {
     wait_for_end(&pipeline).unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
     let samples = samples.lock().unwrap().clone();
-    println!("RSS after 1000 frames: {} KiB, after 10000 frames: {} KiB", samples[0], samples[1]);
+    println!(
+        "RSS after 1000 frames: {} KiB, after 10000 frames: {} KiB",
+        samples[0], samples[1]
+    );
     assert_eq!(samples.len(), 2);
-    assert!(samples[1] < samples[0] + 8 * 1024, "RSS grew from {} to {} KiB", samples[0], samples[1]);
+    assert!(
+        samples[1] < samples[0] + 8 * 1024,
+        "RSS grew from {} to {} KiB",
+        samples[0],
+        samples[1]
+    );
 }
 
 #[test]
 fn output_tensor_meta_carries_raw_outputs() {
     let bundle = bundle(BLAZEFACE);
     init();
-    let mut h = Harness::new_parse(&format!("nvtlinfer config-file-path={} output-tensor-meta=true", bundle.config.display()));
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={} output-tensor-meta=true",
+        bundle.config.display()
+    ));
     h.set_src_caps_str("video/x-raw,format=RGB,width=512,height=512,framerate=10/1");
     let (w, hh, rgb) = rgb_image(&asset("astronaut.png"));
     let out = h.push_and_pull(rgb_buffer(w, hh, &rgb)).unwrap();
-    let meta = out.meta::<gst::meta::CustomMeta>().expect("tensor meta");
+    let meta = gst::meta::CustomMeta::from_buffer(&out, "NvtlTensorMeta").expect("tensor meta");
     let s = meta.structure();
     assert_eq!(s.name(), "NvtlTensorMeta");
     let tensors = s.get::<gst::List>("tensors").unwrap();

@@ -7,7 +7,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "nvtl: model zoo, nvinfer configs, transfer learning")]
+#[command(
+    name = "trainer",
+    version,
+    about = "nvtl: model zoo, nvinfer configs, transfer learning"
+)]
 struct Cli {
     /// Hide progress bars.
     #[arg(long, global = true)]

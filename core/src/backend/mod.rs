@@ -56,7 +56,9 @@ impl FromStr for BackendKind {
             "cpu" => Ok(BackendKind::Cpu),
             "cuda" => Ok(BackendKind::Cuda),
             "tensorrt" | "trt" => Ok(BackendKind::TensorRt),
-            other => Err(format!("unknown backend '{other}' (expected auto, cpu, cuda or tensorrt)")),
+            other => Err(format!(
+                "unknown backend '{other}' (expected auto, cpu, cuda or tensorrt)"
+            )),
         }
     }
 }
@@ -84,7 +86,10 @@ pub enum BackendError {
     #[error("model {path} could not be prepared for inference: {reason}")]
     Prepare { path: PathBuf, reason: String },
     #[error("input tensor has shape {got:?}, the model expects {expected:?}")]
-    InputShape { expected: Vec<usize>, got: Vec<usize> },
+    InputShape {
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     #[error("inference failed: {0}")]
     Run(String),
     #[error("backend '{0}' is not built into this nvtl")]
@@ -161,8 +166,17 @@ pub fn load_shared(backend: &dyn Backend, spec: &ModelSpec) -> Result<Arc<dyn Pl
         path: spec.onnx_path.clone(),
         source,
     })?;
-    let key: PlanKey = (backend.kind(), spec.clone(), metadata.modified().ok(), metadata.len());
-    if let Some(plan) = lock_plans().as_ref().and_then(|m| m.get(&key)).and_then(Weak::upgrade) {
+    let key: PlanKey = (
+        backend.kind(),
+        spec.clone(),
+        metadata.modified().ok(),
+        metadata.len(),
+    );
+    if let Some(plan) = lock_plans()
+        .as_ref()
+        .and_then(|m| m.get(&key))
+        .and_then(Weak::upgrade)
+    {
         return Ok(plan);
     }
     // Loading can take seconds: never under the lock. Two threads racing on one new model both
@@ -176,5 +190,7 @@ pub fn load_shared(backend: &dyn Backend, spec: &ModelSpec) -> Result<Arc<dyn Pl
 }
 
 fn lock_plans() -> std::sync::MutexGuard<'static, Option<HashMap<PlanKey, Weak<dyn Plan>>>> {
-    PLANS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    PLANS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -39,8 +39,10 @@ struct TractPlan {
 impl TractPlan {
     fn load(spec: &ModelSpec) -> Result<TractPlan, BackendError> {
         let path = &spec.onnx_path;
-        let unsupported =
-            |reason: String| BackendError::Unsupported { path: path.clone(), reason };
+        let unsupported = |reason: String| BackendError::Unsupported {
+            path: path.clone(),
+            reason,
+        };
         let prepare = |e: TractError| BackendError::Prepare {
             path: path.clone(),
             reason: format!("{e:#}"),
@@ -50,7 +52,11 @@ impl TractPlan {
             return Err(unsupported(format!(
                 "nvtl runs models with one image input; this one has {} ({})",
                 onnx.inputs.len(),
-                onnx.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                onnx.inputs
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         let elem_type = input_elem_type(&onnx.proto, &input.name);
@@ -63,7 +69,9 @@ impl TractPlan {
         let shape = concrete_input_shape(&input.name, &input.dims, spec).map_err(unsupported)?;
 
         let dir = path.parent().and_then(|d| d.to_str());
-        let parsed = tract_onnx::onnx().parse(&onnx.proto, dir).map_err(prepare)?;
+        let parsed = tract_onnx::onnx()
+            .parse(&onnx.proto, dir)
+            .map_err(prepare)?;
         let model = parsed
             .model
             .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
@@ -72,17 +80,25 @@ impl TractPlan {
         let outputs = output_infos(&typed).map_err(prepare)?;
         let plan = TypedSimplePlan::new(typed).map_err(prepare)?;
         let threads = if spec.threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             spec.threads
         };
-        let executor =
-            if threads > 1 { Executor::multithread_with_name(threads, "nvtl-cpu") } else { Executor::SingleThread };
+        let executor = if threads > 1 {
+            Executor::multithread_with_name(threads, "nvtl-cpu")
+        } else {
+            Executor::SingleThread
+        };
         Ok(TractPlan {
             spec: spec.clone(),
             plan,
             executor,
-            input: TensorInfo { name: input.name.clone(), shape },
+            input: TensorInfo {
+                name: input.name.clone(),
+                shape,
+            },
             outputs,
         })
     }
@@ -91,7 +107,8 @@ impl TractPlan {
 fn input_elem_type(proto: &tract_onnx::pb::ModelProto, name: &str) -> Option<i32> {
     let graph = proto.graph.as_ref()?;
     let input = graph.input.iter().find(|i| i.name == name)?;
-    let tract_onnx::pb::type_proto::Value::TensorType(tensor) = input.r#type.as_ref()?.value.as_ref()?;
+    let tract_onnx::pb::type_proto::Value::TensorType(tensor) =
+        input.r#type.as_ref()?.value.as_ref()?;
     Some(tensor.elem_type)
 }
 
@@ -101,7 +118,10 @@ fn concrete_input_shape(name: &str, dims: &[Dim], spec: &ModelSpec) -> Result<Ve
         return Err(format!(
             "input '{name}' has {} dimensions ({}); nvtl expects an image batch with 4",
             dims.len(),
-            dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("x")
         ));
     }
     let chw_index = match spec.input_order {
@@ -136,7 +156,9 @@ fn output_infos(model: &TypedModel) -> tract_onnx::prelude::TractResult<Vec<Tens
             .shape
             .as_concrete()
             .map(|s| s.to_vec())
-            .ok_or_else(|| TractError::msg(format!("output {ix} has no fixed shape: {:?}", fact.shape)))?;
+            .ok_or_else(|| {
+                TractError::msg(format!("output {ix} has no fixed shape: {:?}", fact.shape))
+            })?;
         let name = model
             .outlet_label(*outlet)
             .map(str::to_string)
@@ -205,7 +227,11 @@ impl Session for TractSession {
                 let as_f32 = value.cast_to::<f32>().map_err(run_error)?;
                 let plain = as_f32.try_as_plain_ram().map_err(run_error)?;
                 let view = plain.as_slice::<f32>().map_err(run_error)?;
-                Ok(Tensor::new(name.clone(), as_f32.shape().to_vec(), view.to_vec()))
+                Ok(Tensor::new(
+                    name.clone(),
+                    as_f32.shape().to_vec(),
+                    view.to_vec(),
+                ))
             })
             .collect()
     }

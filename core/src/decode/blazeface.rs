@@ -20,43 +20,47 @@ const P: Parser = Parser::BlazeFace;
 pub const NUM_ANCHORS: usize = 896;
 const SCORE_CLIP: f32 = 100.0;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Where the regressors and scores are: one output each (`[N, 896, 16]`, `[N, 896, 1]`), or
+/// one per anchor grid as some conversions ship them (`[N, 512, 16]` + `[N, 384, 16]` and
+/// `[N, 512, 1]` + `[N, 384, 1]`), listed in anchor order (the 16x16 grid first).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Layout {
-    pub regressors: usize,
-    pub scores: usize,
+    pub regressors: Vec<usize>,
+    pub scores: Vec<usize>,
 }
 
 impl Layout {
     pub(crate) fn resolve(outputs: &[OutputDesc]) -> Result<Layout, DecodeError> {
-        let find = |last: usize| {
-            outputs
-                .iter()
-                .position(|o| o.shape.len() == 3 && o.shape[2] == last)
-        };
-        let Some(regressors) = find(16) else {
-            return Err(util::missing(
-                P,
-                outputs,
-                format!("regressors [N, {NUM_ANCHORS}, 16]"),
-            ));
-        };
-        let Some(scores) = find(1) else {
-            return Err(util::missing(
-                P,
-                outputs,
-                format!("scores [N, {NUM_ANCHORS}, 1]"),
-            ));
-        };
-        for i in [regressors, scores] {
-            if outputs[i].shape[1] != NUM_ANCHORS {
-                return Err(util::bad_shape(
+        let parts = |last: usize, what: &str| -> Result<Vec<usize>, DecodeError> {
+            let mut found: Vec<usize> = (0..outputs.len())
+                .filter(|&i| outputs[i].shape.len() == 3 && outputs[i].shape[2] == last)
+                .collect();
+            if found.is_empty() {
+                return Err(util::missing(
                     P,
-                    &outputs[i],
-                    format!("{NUM_ANCHORS} anchors (front 128x128 model)"),
+                    outputs,
+                    format!("{what} [N, {NUM_ANCHORS}, {last}]"),
                 ));
             }
-        }
-        Ok(Layout { regressors, scores })
+            // The 16x16 grid has more anchors (512) than the 8x8 one (384): it comes first.
+            found.sort_by_key(|&i| std::cmp::Reverse(outputs[i].shape[1]));
+            let total: usize = found.iter().map(|&i| outputs[i].shape[1]).sum();
+            let split_ok = found.len() == 2
+                && outputs[found[0]].shape[1] == 512
+                && outputs[found[1]].shape[1] == 384;
+            if total != NUM_ANCHORS || !(found.len() == 1 || split_ok) {
+                return Err(util::bad_shape(
+                    P,
+                    &outputs[found[0]],
+                    format!("{NUM_ANCHORS} anchors (front 128x128 model), in one output or split 512 + 384"),
+                ));
+            }
+            Ok(found)
+        };
+        Ok(Layout {
+            regressors: parts(16, "regressors")?,
+            scores: parts(1, "scores")?,
+        })
     }
 }
 
@@ -84,8 +88,15 @@ pub(crate) fn decode(
     ctx: &DecodeContext,
 ) -> Result<Vec<Detection>, DecodeError> {
     let l = Layout::resolve(&util::descs(outputs))?;
-    let reg = util::item(&outputs[l.regressors], batch_index);
-    let scores = util::item(&outputs[l.scores], batch_index);
+    let gather = |parts: &[usize]| -> Vec<f32> {
+        parts
+            .iter()
+            .flat_map(|&i| util::item(&outputs[i], batch_index))
+            .copied()
+            .collect()
+    };
+    let reg = gather(&l.regressors);
+    let scores = gather(&l.scores);
     let (w, h) = (ctx.network_width as f32, ctx.network_height as f32);
     let mut out = Vec::new();
     for (i, (ax, ay)) in anchors().into_iter().enumerate() {

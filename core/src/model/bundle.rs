@@ -32,8 +32,11 @@ pub struct Bundle {
 impl Bundle {
     /// Opens a bundle folder, or a bundle's config file directly.
     pub fn open(path: &Path) -> Result<Bundle, BundleError> {
-        let config_path =
-            if path.is_dir() { path.join(BUNDLE_CONFIG_NAME) } else { path.to_owned() };
+        let config_path = if path.is_dir() {
+            path.join(BUNDLE_CONFIG_NAME)
+        } else {
+            path.to_owned()
+        };
         if !config_path.is_file() {
             return Err(BundleError::NoConfig(path.to_owned()));
         }
@@ -42,7 +45,9 @@ impl Bundle {
             .config
             .onnx_file
             .clone()
-            .ok_or_else(|| BundleError::NoModel { config: config_path.clone() })?;
+            .ok_or_else(|| BundleError::NoModel {
+                config: config_path.clone(),
+            })?;
         for file in std::iter::once(&onnx).chain(config.config.labelfile_path.as_ref()) {
             if !file.is_file() {
                 return Err(BundleError::MissingFile {

@@ -6,11 +6,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LabelsError {
     #[error("cannot read label file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("label file {path} is empty")]
     Empty { path: PathBuf },
     #[error("label file {path}, line {line}: {reason}")]
-    Malformed { path: PathBuf, line: usize, reason: String },
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,8 +27,10 @@ pub struct Labels {
 
 impl Labels {
     pub fn from_file(path: &Path) -> Result<Labels, LabelsError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| LabelsError::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LabelsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let text = String::from_utf8(bytes).map_err(|e| LabelsError::Malformed {
             path: path.to_owned(),
             line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
@@ -32,7 +41,9 @@ impl Labels {
         })?;
         let labels = Labels::parse(&text);
         if labels.lines.is_empty() {
-            return Err(LabelsError::Empty { path: path.to_owned() });
+            return Err(LabelsError::Empty {
+                path: path.to_owned(),
+            });
         }
         Ok(labels)
     }
@@ -42,7 +53,12 @@ impl Labels {
     pub fn parse(text: &str) -> Labels {
         let mut lines: Vec<Vec<String>> = text
             .lines()
-            .map(|line| line.trim_end_matches('\r').split(';').map(|s| s.trim().to_string()).collect())
+            .map(|line| {
+                line.trim_end_matches('\r')
+                    .split(';')
+                    .map(|s| s.trim().to_string())
+                    .collect()
+            })
             .collect();
         while lines.last().is_some_and(|l| l.iter().all(|s| s.is_empty())) {
             lines.pop();
@@ -51,7 +67,9 @@ impl Labels {
     }
 
     pub fn from_names<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Labels {
-        Labels { lines: names.into_iter().map(|n| vec![n.into()]).collect() }
+        Labels {
+            lines: names.into_iter().map(|n| vec![n.into()]).collect(),
+        }
     }
 
     /// Number of detector classes (lines).
@@ -65,7 +83,10 @@ impl Labels {
 
     /// The label of detector class `class_id`.
     pub fn detector_label(&self, class_id: u32) -> Option<&str> {
-        self.lines.get(class_id as usize).and_then(|l| l.first()).map(String::as_str)
+        self.lines
+            .get(class_id as usize)
+            .and_then(|l| l.first())
+            .map(String::as_str)
     }
 
     /// The label of class `class_id` of classifier output layer `attribute_index`. A
@@ -74,7 +95,11 @@ impl Labels {
     pub fn classifier_label(&self, attribute_index: u32, class_id: u32) -> Option<&str> {
         let one_per_line = self.lines.len() > 1 && self.lines.iter().all(|l| l.len() == 1);
         if one_per_line {
-            return if attribute_index == 0 { self.detector_label(class_id) } else { None };
+            return if attribute_index == 0 {
+                self.detector_label(class_id)
+            } else {
+                None
+            };
         }
         self.lines
             .get(attribute_index as usize)
@@ -128,8 +153,13 @@ mod tests {
         let binary = dir.join("binary.txt");
         std::fs::write(&binary, b"ok\n\xff\xfe\n").unwrap();
         let err = Labels::from_file(&binary).unwrap_err().to_string();
-        assert!(err.contains("binary.txt") && err.contains("line 2"), "{err}");
-        let err = Labels::from_file(&dir.join("missing.txt")).unwrap_err().to_string();
+        assert!(
+            err.contains("binary.txt") && err.contains("line 2"),
+            "{err}"
+        );
+        let err = Labels::from_file(&dir.join("missing.txt"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing.txt"), "{err}");
     }
 }

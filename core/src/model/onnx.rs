@@ -9,7 +9,10 @@ use tract_onnx::pb;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot read model file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid ONNX model: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]
@@ -52,11 +55,19 @@ pub struct OnnxModel {
 
 /// Reads and decodes an ONNX file. Errors name the file.
 pub fn read_onnx(path: &Path) -> Result<OnnxModel, ModelError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| ModelError::Read { path: path.to_owned(), source })?;
-    let corrupt = |reason: String| ModelError::Corrupt { path: path.to_owned(), reason };
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let corrupt = |reason: String| ModelError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
     let proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-    let graph = proto.graph.as_ref().ok_or_else(|| corrupt("the file holds no graph".into()))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| corrupt("the file holds no graph".into()))?;
     if graph.node.is_empty() {
         return Err(corrupt("the graph has no nodes".into()));
     }
@@ -75,7 +86,12 @@ pub fn read_onnx(path: &Path) -> Result<OnnxModel, ModelError> {
     if outputs.is_empty() {
         return Err(corrupt("the graph declares no outputs".into()));
     }
-    Ok(OnnxModel { path: path.to_owned(), proto, inputs, outputs })
+    Ok(OnnxModel {
+        path: path.to_owned(),
+        proto,
+        inputs,
+        outputs,
+    })
 }
 
 fn value_info(v: &pb::ValueInfoProto) -> ValueInfo {
@@ -100,5 +116,8 @@ fn value_info(v: &pb::ValueInfoProto) -> ValueInfo {
                 .collect()
         })
         .unwrap_or_default();
-    ValueInfo { name: v.name.clone(), dims }
+    ValueInfo {
+        name: v.name.clone(),
+        dims,
+    }
 }

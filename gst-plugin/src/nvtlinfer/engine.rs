@@ -22,7 +22,11 @@ pub enum EngineError {
     #[error(transparent)]
     Labels(#[from] LabelsError),
     #[error("model {model} does not fit parser '{parser}': {reason}")]
-    Outputs { model: String, parser: Parser, reason: String },
+    Outputs {
+        model: String,
+        parser: Parser,
+        reason: String,
+    },
     #[error(transparent)]
     Preprocess(#[from] PreprocessError),
     #[error("decoding the outputs of {model} failed: {reason}")]
@@ -88,7 +92,10 @@ impl Engine {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "(properties)".to_string());
-        let config_error = |reason: String| EngineError::Config { config: config_name.clone(), reason };
+        let config_error = |reason: String| EngineError::Config {
+            config: config_name.clone(),
+            reason,
+        };
         let mut warnings = Vec::new();
 
         let onnx_path = match (&config.onnx_file, &config.model_engine_file) {
@@ -108,7 +115,11 @@ impl Engine {
         if config.onnx_file.is_some() && config.model_engine_file.is_some() {
             warnings.push(format!(
                 "model-engine-file {} is only used by the tensorrt backend; running {}",
-                config.model_engine_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                config
+                    .model_engine_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 onnx_path.display()
             ));
         }
@@ -128,7 +139,11 @@ impl Engine {
         let secondary = config.process_mode == nvtl_core::config::ProcessMode::Secondary;
         let spec = ModelSpec {
             onnx_path: onnx_path.clone(),
-            batch_size: if secondary { config.batch_size.max(1) as usize } else { 1 },
+            batch_size: if secondary {
+                config.batch_size.max(1) as usize
+            } else {
+                1
+            },
             infer_dims: config.infer_dims.map(|d| d.map(|v| v as usize)),
             input_order: config.network_input_order,
             threads,
@@ -144,7 +159,11 @@ impl Engine {
                     input.name, model_name, input.shape, config.network_input_order
                 ))
             })?;
-        let wanted_channels = if config.model_color_format == ModelColorFormat::Gray { 1 } else { 3 };
+        let wanted_channels = if config.model_color_format == ModelColorFormat::Gray {
+            1
+        } else {
+            3
+        };
         if channels != wanted_channels {
             return Err(config_error(format!(
                 "model-color-format={} needs {wanted_channels} input channels, but {} has {channels} (input shape {:?})",
@@ -171,14 +190,22 @@ impl Engine {
                         config_error(format!(
                             "output-blob-names names '{name}', but {} has outputs {}",
                             model_name,
-                            outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                            outputs
+                                .iter()
+                                .map(|o| o.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ))
                     })
                 })
                 .collect::<Result<_, _>>()?
         };
 
-        let labels = config.labelfile_path.as_deref().map(Labels::from_file).transpose()?;
+        let labels = config
+            .labelfile_path
+            .as_deref()
+            .map(Labels::from_file)
+            .transpose()?;
         let num_classes = if config.num_detected_classes > 0 {
             config.num_detected_classes as usize
         } else {
@@ -189,10 +216,12 @@ impl Engine {
                 .iter()
                 .map(|&i| (outputs[i].name.clone(), outputs[i].shape.clone()))
                 .collect();
-            decode::check_outputs(parser, &shapes, num_classes).map_err(|e| EngineError::Outputs {
-                model: model_name.clone(),
-                parser,
-                reason: e.to_string(),
+            decode::check_outputs(parser, &shapes, num_classes).map_err(|e| {
+                EngineError::Outputs {
+                    model: model_name.clone(),
+                    parser,
+                    reason: e.to_string(),
+                }
             })?;
         }
 
@@ -254,7 +283,12 @@ impl Engine {
 
     /// Runs the model on the whole frame (primary mode).
     pub fn infer_frame(&mut self, frame: &FrameView) -> Result<InferResult, EngineError> {
-        let full = Rect { x: 0, y: 0, width: frame.width, height: frame.height };
+        let full = Rect {
+            x: 0,
+            y: 0,
+            width: frame.width,
+            height: frame.height,
+        };
         let mut results = self.infer_regions(frame, &[full])?;
         Ok(results.pop().expect("one region gives one result"))
     }
@@ -298,9 +332,14 @@ impl Engine {
         transform: &Transform,
         frame: &FrameView,
     ) -> Result<InferResult, EngineError> {
-        let Some(parser) = self.parser else { return Ok(InferResult::Raw) };
-        let selected: Vec<Tensor> =
-            self.decoded_outputs.iter().map(|&i| outputs[i].clone()).collect();
+        let Some(parser) = self.parser else {
+            return Ok(InferResult::Raw);
+        };
+        let selected: Vec<Tensor> = self
+            .decoded_outputs
+            .iter()
+            .map(|&i| outputs[i].clone())
+            .collect();
         let config = &self.config;
         let num_classes = if config.num_detected_classes > 0 {
             config.num_detected_classes as usize
@@ -316,7 +355,10 @@ impl Engine {
             segmentation_threshold: config.segmentation_threshold,
         };
         let decoded = decode::decode(parser, &selected, batch_index, &ctx).map_err(|e| {
-            EngineError::Decode { model: self.plan.spec().onnx_path.display().to_string(), reason: e.to_string() }
+            EngineError::Decode {
+                model: self.plan.spec().onnx_path.display().to_string(),
+                reason: e.to_string(),
+            }
         })?;
         Ok(match decoded {
             Decoded::Detections(detections) => {
@@ -326,7 +368,9 @@ impl Engine {
                 let in_frame = cluster(detections, config.cluster_mode, &config.class_attrs)
                     .into_iter()
                     .map(|d| Detection {
-                        bbox: transform.to_frame(d.bbox).clipped(frame_width, frame_height),
+                        bbox: transform
+                            .to_frame(d.bbox)
+                            .clipped(frame_width, frame_height),
                         ..d
                     })
                     .filter(|d| d.bbox.width >= 1.0 && d.bbox.height >= 1.0)

@@ -7,6 +7,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use nvtl_core::backend::BackendKind;
@@ -19,7 +20,11 @@ use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("nvtlinfer", gst::DebugColorFlags::empty(), Some("nvtl inference element"))
+    gst::DebugCategory::new(
+        "nvtlinfer",
+        gst::DebugColorFlags::empty(),
+        Some("nvtl inference element"),
+    )
 });
 
 pub(crate) const FORMATS: [VideoFormat; 9] = [
@@ -104,12 +109,16 @@ pub struct NvtlInfer {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl NvtlInfer {
     fn post_progress(&self, kind: gst::ProgressType, text: &str) {
-        let msg = gst::message::Progress::builder(kind, "model-load", text).src(&*self.obj()).build();
+        let msg = gst::message::Progress::builder(kind, "model-load", text)
+            .src(&*self.obj())
+            .build();
         let _ = self.obj().post_message(msg);
     }
 
@@ -126,7 +135,11 @@ impl NvtlInfer {
             plan.backend(),
             plan.input().name,
             plan.input().shape,
-            plan.outputs().iter().map(|o| format!("{} {:?}", o.name, o.shape)).collect::<Vec<_>>().join(", "),
+            plan.outputs()
+                .iter()
+                .map(|o| format!("{} {:?}", o.name, o.shape))
+                .collect::<Vec<_>>()
+                .join(", "),
             engine.parser().map(|p| p.name()).unwrap_or("none"),
         );
         *lock(&self.resolved) = Some(engine.config.clone());
@@ -144,12 +157,17 @@ impl NvtlInfer {
         let settings = lock(&self.settings).clone();
         let generation = self.swap_generation.fetch_add(1, Ordering::SeqCst) + 1;
         let element = self.obj().downgrade();
-        self.post_progress(gst::ProgressType::Start, "loading the new model for a switch");
+        self.post_progress(
+            gst::ProgressType::Start,
+            "loading the new model for a switch",
+        );
         std::thread::Builder::new()
             .name("nvtlinfer-load".into())
             .spawn(move || {
                 let result = load_engine(&settings);
-                let Some(element) = element.upgrade() else { return };
+                let Some(element) = element.upgrade() else {
+                    return;
+                };
                 let imp = element.imp();
                 match result {
                     Ok((engine, warnings)) => {
@@ -158,7 +176,10 @@ impl NvtlInfer {
                         }
                         imp.log_loaded(&engine, &warnings);
                         *lock(&imp.pending) = Some(engine);
-                        imp.post_progress(gst::ProgressType::Complete, "new model ready; switching at the next frame");
+                        imp.post_progress(
+                            gst::ProgressType::Complete,
+                            "new model ready; switching at the next frame",
+                        );
                     }
                     Err(err) => {
                         imp.post_progress(gst::ProgressType::Error, "model switch failed");
@@ -173,7 +194,11 @@ impl NvtlInfer {
             .expect("spawning a thread");
     }
 
-    fn settings_getter<T>(&self, user: impl Fn(&Settings) -> Option<T>, resolved: impl Fn(&InferConfig) -> T) -> T {
+    fn settings_getter<T>(
+        &self,
+        user: impl Fn(&Settings) -> Option<T>,
+        resolved: impl Fn(&InferConfig) -> T,
+    ) -> T {
         if let Some(value) = user(&lock(&self.settings)) {
             return value;
         }
@@ -216,9 +241,20 @@ fn frame_view<'a>(
     frame: &'a gst_video::VideoFrameRef<&'a gst::BufferRef>,
 ) -> Option<FrameView<'a>> {
     let format = pixel_format(frame.format())?;
-    let planes = (0..frame.n_planes()).map(|p| frame.plane_data(p).ok()).collect::<Option<Vec<_>>>()?;
-    let strides = frame.plane_stride()[..frame.n_planes() as usize].iter().map(|&s| s as usize).collect();
-    Some(FrameView { format, width: frame.width() as usize, height: frame.height() as usize, planes, strides })
+    let planes = (0..frame.n_planes())
+        .map(|p| frame.plane_data(p).ok())
+        .collect::<Option<Vec<_>>>()?;
+    let strides = frame.plane_stride()[..frame.n_planes() as usize]
+        .iter()
+        .map(|&s| s as usize)
+        .collect();
+    Some(FrameView {
+        format,
+        width: frame.width() as usize,
+        height: frame.height() as usize,
+        planes,
+        strides,
+    })
 }
 
 #[glib::object_subclass]
@@ -313,21 +349,33 @@ impl ObjectImpl for NvtlInfer {
             let mut settings = lock(&self.settings);
             match pspec.name() {
                 "config-file-path" => {
-                    settings.config_file_path = value.get::<Option<String>>().expect("type checked").map(PathBuf::from);
+                    settings.config_file_path = value
+                        .get::<Option<String>>()
+                        .expect("type checked")
+                        .map(PathBuf::from);
                     swap = true;
                 }
                 "unique-id" => settings.unique_id = Some(value.get().expect("type checked")),
                 "process-mode" => {
-                    settings.process_mode = Some(match value.get::<ProcessModeProperty>().expect("type checked") {
-                        ProcessModeProperty::Primary => ProcessMode::Primary,
-                        ProcessModeProperty::Secondary => ProcessMode::Secondary,
-                    })
+                    settings.process_mode = Some(
+                        match value.get::<ProcessModeProperty>().expect("type checked") {
+                            ProcessModeProperty::Primary => ProcessMode::Primary,
+                            ProcessModeProperty::Secondary => ProcessMode::Secondary,
+                        },
+                    )
                 }
-                "infer-on-gie-id" => settings.infer_on_gie_id = Some(value.get().expect("type checked")),
+                "infer-on-gie-id" => {
+                    settings.infer_on_gie_id = Some(value.get().expect("type checked"))
+                }
                 "infer-on-class-ids" | "filter-out-class-ids" => {
-                    let text = value.get::<Option<String>>().expect("type checked").unwrap_or_default();
+                    let text = value
+                        .get::<Option<String>>()
+                        .expect("type checked")
+                        .unwrap_or_default();
                     match parse_class_ids(&text) {
-                        Ok(ids) if pspec.name() == "infer-on-class-ids" => settings.infer_on_class_ids = Some(ids),
+                        Ok(ids) if pspec.name() == "infer-on-class-ids" => {
+                            settings.infer_on_class_ids = Some(ids)
+                        }
                         Ok(ids) => settings.filter_out_class_ids = Some(ids),
                         Err(reason) => {
                             gst::element_imp_warning!(
@@ -341,11 +389,16 @@ impl ObjectImpl for NvtlInfer {
                 "batch-size" => settings.batch_size = Some(value.get().expect("type checked")),
                 "interval" => settings.interval = Some(value.get().expect("type checked")),
                 "model-engine-file" => {
-                    settings.model_engine_file = value.get::<Option<String>>().expect("type checked").map(PathBuf::from);
+                    settings.model_engine_file = value
+                        .get::<Option<String>>()
+                        .expect("type checked")
+                        .map(PathBuf::from);
                     swap = true;
                 }
                 "gpu-id" => settings.gpu_id = Some(value.get().expect("type checked")),
-                "output-tensor-meta" => settings.output_tensor_meta = Some(value.get().expect("type checked")),
+                "output-tensor-meta" => {
+                    settings.output_tensor_meta = Some(value.get().expect("type checked"))
+                }
                 "backend" => {
                     settings.backend = match value.get::<BackendProperty>().expect("type checked") {
                         BackendProperty::Auto => BackendKind::Auto,
@@ -370,31 +423,50 @@ impl ObjectImpl for NvtlInfer {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .to_value(),
-            "unique-id" => self.settings_getter(|s| s.unique_id, |c| c.unique_id).to_value(),
+            "unique-id" => self
+                .settings_getter(|s| s.unique_id, |c| c.unique_id)
+                .to_value(),
             "process-mode" => match self.settings_getter(|s| s.process_mode, |c| c.process_mode) {
                 ProcessMode::Primary => ProcessModeProperty::Primary,
                 ProcessMode::Secondary => ProcessModeProperty::Secondary,
             }
             .to_value(),
-            "infer-on-gie-id" => self.settings_getter(|s| s.infer_on_gie_id, |c| c.operate_on_gie_id).to_value(),
+            "infer-on-gie-id" => self
+                .settings_getter(|s| s.infer_on_gie_id, |c| c.operate_on_gie_id)
+                .to_value(),
             "infer-on-class-ids" => format_class_ids(
-                &self.settings_getter(|s| s.infer_on_class_ids.clone(), |c| c.operate_on_class_ids.clone()),
+                &self.settings_getter(
+                    |s| s.infer_on_class_ids.clone(),
+                    |c| c.operate_on_class_ids.clone(),
+                ),
                 ":",
             )
             .to_value(),
             "filter-out-class-ids" => format_class_ids(
-                &self.settings_getter(|s| s.filter_out_class_ids.clone(), |c| c.filter_out_class_ids.clone()),
+                &self.settings_getter(
+                    |s| s.filter_out_class_ids.clone(),
+                    |c| c.filter_out_class_ids.clone(),
+                ),
                 ";",
             )
             .to_value(),
-            "batch-size" => self.settings_getter(|s| s.batch_size, |c| c.batch_size).to_value(),
-            "interval" => self.settings_getter(|s| s.interval, |c| c.interval).to_value(),
+            "batch-size" => self
+                .settings_getter(|s| s.batch_size, |c| c.batch_size)
+                .to_value(),
+            "interval" => self
+                .settings_getter(|s| s.interval, |c| c.interval)
+                .to_value(),
             "model-engine-file" => self
-                .settings_getter(|s| s.model_engine_file.clone().map(Some), |c| c.model_engine_file.clone())
+                .settings_getter(
+                    |s| s.model_engine_file.clone().map(Some),
+                    |c| c.model_engine_file.clone(),
+                )
                 .map(|p| p.display().to_string())
                 .to_value(),
             "gpu-id" => self.settings_getter(|s| s.gpu_id, |c| c.gpu_id).to_value(),
-            "output-tensor-meta" => self.settings_getter(|s| s.output_tensor_meta, |c| c.output_tensor_meta).to_value(),
+            "output-tensor-meta" => self
+                .settings_getter(|s| s.output_tensor_meta, |c| c.output_tensor_meta)
+                .to_value(),
             "backend" => match lock(&self.settings).backend {
                 BackendKind::Auto => BackendProperty::Auto,
                 BackendKind::Cpu => BackendProperty::Cpu,
@@ -429,10 +501,24 @@ impl ElementImpl for NvtlInfer {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS).build();
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -440,7 +526,8 @@ impl ElementImpl for NvtlInfer {
 }
 
 impl BaseTransformImpl for NvtlInfer {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -451,17 +538,30 @@ impl BaseTransformImpl for NvtlInfer {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "(no config-file-path)".into());
-        self.post_progress(gst::ProgressType::Start, &format!("loading the model of {what}"));
+        self.post_progress(
+            gst::ProgressType::Start,
+            &format!("loading the model of {what}"),
+        );
         *lock(&self.stats) = Stats::default();
         match load_engine(&settings) {
             Ok((engine, warnings)) => {
                 self.log_loaded(&engine, &warnings);
-                *lock(&self.state) = Some(State { engine, info: None, frames: 0 });
-                self.post_progress(gst::ProgressType::Complete, &format!("model of {what} loaded"));
+                *lock(&self.state) = Some(State {
+                    engine,
+                    info: None,
+                    frames: 0,
+                });
+                self.post_progress(
+                    gst::ProgressType::Complete,
+                    &format!("model of {what} loaded"),
+                );
                 Ok(())
             }
             Err(err) => {
-                self.post_progress(gst::ProgressType::Error, &format!("loading the model of {what} failed"));
+                self.post_progress(
+                    gst::ProgressType::Error,
+                    &format!("loading the model of {what} failed"),
+                );
                 Err(err.to_error_message())
             }
         }
@@ -478,17 +578,34 @@ impl BaseTransformImpl for NvtlInfer {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "cannot read video caps {incaps}"))?;
         let mut state = lock(&self.state);
-        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
-        gst::debug!(CAT, imp = self, "input {}x{} {:?}", info.width(), info.height(), info.format());
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        gst::debug!(
+            CAT,
+            imp = self,
+            "input {}x{} {:?}",
+            info.width(),
+            info.height(),
+            info.format()
+        );
         state.info = Some(info);
         Ok(())
     }
 
-    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn transform_ip(
+        &self,
+        buffer: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         if let Some(engine) = lock(&self.pending).take() {
-            gst::info!(CAT, imp = self, "switched to {}", engine.plan().spec().onnx_path.display());
+            gst::info!(
+                CAT,
+                imp = self,
+                "switched to {}",
+                engine.plan().spec().onnx_path.display()
+            );
             state.engine = engine;
         }
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -508,9 +625,13 @@ impl BaseTransformImpl for NvtlInfer {
                 let result = {
                     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
                         .map_err(|_| {
-                            gst::element_imp_error!(self, gst::StreamError::Failed, ("cannot map the video buffer for reading"));
-                            gst::FlowError::Error
-                        })?;
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("cannot map the video buffer for reading")
+                        );
+                        gst::FlowError::Error
+                    })?;
                     let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
                     engine.infer_frame(&view)
                 };
@@ -519,21 +640,43 @@ impl BaseTransformImpl for NvtlInfer {
             ProcessMode::Secondary => {
                 let objects: Vec<(i32, Rect)> = meta::read_objects(buffer)
                     .into_iter()
-                    .filter(|o| o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(unique_id))
-                    .filter(|o| config.operate_on_gie_id < 0 || o.unique_id == Some(config.operate_on_gie_id as u32))
+                    .filter(|o| {
+                        o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(unique_id)
+                    })
+                    .filter(|o| {
+                        config.operate_on_gie_id < 0
+                            || o.unique_id == Some(config.operate_on_gie_id as u32)
+                    })
                     .filter(|o| {
                         config.operate_on_class_ids.is_empty()
-                            || o.class_id.is_some_and(|c| config.operate_on_class_ids.contains(&c))
+                            || o.class_id
+                                .is_some_and(|c| config.operate_on_class_ids.contains(&c))
                     })
                     .filter_map(|o| {
                         let (x, y, w, h) = o.rect;
                         let (fw, fh) = (info.width(), info.height());
                         let (x, y) = (x.min(fw), y.min(fh));
                         let (w, h) = (w.min(fw - x), h.min(fh - y));
-                        let fits = |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
-                        (fits(w, config.input_object_min_width, config.input_object_max_width)
-                            && fits(h, config.input_object_min_height, config.input_object_max_height))
-                        .then_some((o.id, Rect { x: x as usize, y: y as usize, width: w as usize, height: h as usize }))
+                        let fits =
+                            |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
+                        (fits(
+                            w,
+                            config.input_object_min_width,
+                            config.input_object_max_width,
+                        ) && fits(
+                            h,
+                            config.input_object_min_height,
+                            config.input_object_max_height,
+                        ))
+                        .then_some((
+                            o.id,
+                            Rect {
+                                x: x as usize,
+                                y: y as usize,
+                                width: w as usize,
+                                height: h as usize,
+                            },
+                        ))
                     })
                     .collect();
                 if objects.is_empty() {
@@ -544,9 +687,13 @@ impl BaseTransformImpl for NvtlInfer {
                 let result = {
                     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
                         .map_err(|_| {
-                            gst::element_imp_error!(self, gst::StreamError::Failed, ("cannot map the video buffer for reading"));
-                            gst::FlowError::Error
-                        })?;
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("cannot map the video buffer for reading")
+                        );
+                        gst::FlowError::Error
+                    })?;
                     let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
                     engine.infer_regions(&view, &regions)
                 };
@@ -554,7 +701,11 @@ impl BaseTransformImpl for NvtlInfer {
             }
         };
         let results = outcome.map_err(|err| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", err));
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ("inference failed: {}", err)
+            );
             gst::FlowError::Error
         })?;
 
@@ -571,7 +722,13 @@ impl BaseTransformImpl for NvtlInfer {
                 }
                 InferResult::Attributes(attributes) if attributes.is_empty() => {}
                 InferResult::Attributes(attributes) if *parent < 0 => {
-                    meta::attach_frame_classification(buffer, info.width(), info.height(), unique_id, attributes);
+                    meta::attach_frame_classification(
+                        buffer,
+                        info.width(),
+                        info.height(),
+                        unique_id,
+                        attributes,
+                    );
                     next_id += 1;
                 }
                 InferResult::Attributes(attributes) => {

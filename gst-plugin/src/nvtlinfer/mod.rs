@@ -19,7 +19,10 @@ glib::wrapper! {
 pub enum ProcessModeProperty {
     #[enum_value(name = "Primary (full frame)", nick = "primary")]
     Primary = 1,
-    #[enum_value(name = "Secondary (objects from an upstream element)", nick = "secondary")]
+    #[enum_value(
+        name = "Secondary (objects from an upstream element)",
+        nick = "secondary"
+    )]
     Secondary = 2,
 }
 
@@ -39,5 +42,10 @@ pub enum BackendProperty {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "nvtlinfer", gst::Rank::NONE, NvtlInfer::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "nvtlinfer",
+        gst::Rank::NONE,
+        NvtlInfer::static_type(),
+    )
 }

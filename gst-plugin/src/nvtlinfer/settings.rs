@@ -68,12 +68,18 @@ pub fn parse_class_ids(text: &str) -> Result<Vec<u32>, String> {
     text.split([':', ';', ','])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u32>().map_err(|_| format!("'{s}' is not a class id (a non-negative integer)")))
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| format!("'{s}' is not a class id (a non-negative integer)"))
+        })
         .collect()
 }
 
 pub fn format_class_ids(ids: &[u32], separator: &str) -> String {
-    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(separator)
+    ids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 #[cfg(test)]
@@ -86,11 +92,18 @@ mod tests {
         from_file.unique_id = 3;
         from_file.interval = 2;
         from_file.batch_size = 4;
-        let settings = Settings { unique_id: Some(7), batch_size: Some(2), ..Default::default() };
+        let settings = Settings {
+            unique_id: Some(7),
+            batch_size: Some(2),
+            ..Default::default()
+        };
         let resolved = settings.apply_to(from_file);
         assert_eq!(resolved.unique_id, 7, "property set by the user wins");
         assert_eq!(resolved.batch_size, 2);
-        assert_eq!(resolved.interval, 2, "config value kept where no property was set");
+        assert_eq!(
+            resolved.interval, 2,
+            "config value kept where no property was set"
+        );
         let defaults = Settings::default().apply_to(InferConfig::default());
         assert_eq!(defaults.unique_id, 15, "nvinfer's default unique-id");
     }

@@ -12,7 +12,11 @@ use super::line::frame_record;
 use crate::meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("nvtljson", gst::DebugColorFlags::empty(), Some("nvtl JSON-lines writer"))
+    gst::DebugCategory::new(
+        "nvtljson",
+        gst::DebugColorFlags::empty(),
+        Some("nvtl JSON-lines writer"),
+    )
 });
 
 struct State {
@@ -47,8 +51,10 @@ impl ObjectImpl for NvtlJson {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         match pspec.name() {
             "location" => {
-                *self.location.lock().unwrap() =
-                    value.get::<Option<String>>().expect("type checked").map(PathBuf::from)
+                *self.location.lock().unwrap() = value
+                    .get::<Option<String>>()
+                    .expect("type checked")
+                    .map(PathBuf::from)
             }
             other => unreachable!("unknown property {other}"),
         }
@@ -56,9 +62,13 @@ impl ObjectImpl for NvtlJson {
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
-            "location" => {
-                self.location.lock().unwrap().as_ref().map(|p| p.display().to_string()).to_value()
-            }
+            "location" => self
+                .location
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -84,8 +94,20 @@ impl ElementImpl for NvtlJson {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst::Caps::builder("video/x-raw").build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -93,7 +115,8 @@ impl ElementImpl for NvtlJson {
 }
 
 impl BaseTransformImpl for NvtlJson {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -102,16 +125,25 @@ impl BaseTransformImpl for NvtlJson {
             gst::error_msg!(gst::ResourceError::NotFound, ("nvtljson: no location set"))
         })?;
         let file = File::create(&location).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenWrite, ("cannot create {}: {}", location.display(), e))
+            gst::error_msg!(
+                gst::ResourceError::OpenWrite,
+                ("cannot create {}: {}", location.display(), e)
+            )
         })?;
-        *self.state.lock().unwrap() = Some(State { writer: BufWriter::new(file), frames: 0 });
+        *self.state.lock().unwrap() = Some(State {
+            writer: BufWriter::new(file),
+            frames: 0,
+        });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         if let Some(mut state) = self.state.lock().unwrap().take() {
             state.writer.flush().map_err(|e| {
-                gst::error_msg!(gst::ResourceError::Write, ("cannot write JSON lines: {}", e))
+                gst::error_msg!(
+                    gst::ResourceError::Write,
+                    ("cannot write JSON lines: {}", e)
+                )
             })?;
         }
         Ok(())
@@ -121,24 +153,41 @@ impl BaseTransformImpl for NvtlJson {
         if event.type_() == gst::EventType::Eos {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 if let Err(e) = state.writer.flush() {
-                    gst::element_imp_error!(self, gst::ResourceError::Write, ("cannot write JSON lines: {}", e));
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::Write,
+                        ("cannot write JSON lines: {}", e)
+                    );
                 }
             }
         }
         self.parent_sink_event(event)
     }
 
-    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn transform_ip(
+        &self,
+        buffer: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let objects = meta::read_objects(buffer);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let record = frame_record(state.frames, buffer.pts().map(|t| t.nseconds()), &objects);
         state.frames += 1;
         writeln!(state.writer, "{record}").map_err(|e| {
-            gst::element_imp_error!(self, gst::ResourceError::Write, ("cannot write JSON lines: {}", e));
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ("cannot write JSON lines: {}", e)
+            );
             gst::FlowError::Error
         })?;
-        gst::trace!(CAT, imp = self, "frame {} with {} objects", state.frames - 1, objects.len());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame {} with {} objects",
+            state.frames - 1,
+            objects.len()
+        );
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(parsed["frame"], 7);
         assert_eq!(parsed["pts"], 700_000_000u64);
         let o = &parsed["objects"][0];
-        assert_eq!((o["left"].as_u64(), o["height"].as_u64()), (Some(10), Some(40)));
+        assert_eq!(
+            (o["left"].as_u64(), o["height"].as_u64()),
+            (Some(10), Some(40))
+        );
         assert_eq!(o["label"], "car");
         assert_eq!(o["classifier"][0]["label"], "red");
         assert!(!line.contains('\n'));

@@ -4,13 +4,18 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use super::draw::{class_color, Canvas, PackedRgbFormat};
 use crate::meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("nvtlosd", gst::DebugColorFlags::empty(), Some("nvtl overlay"))
+    gst::DebugCategory::new(
+        "nvtlosd",
+        gst::DebugColorFlags::empty(),
+        Some("nvtl overlay"),
+    )
 });
 
 const FORMATS: [VideoFormat; 10] = [
@@ -148,7 +153,9 @@ impl ObjectImpl for NvtlOsd {
             "border-width" => settings.border_width = value.get().expect("type checked"),
             "text-scale" => settings.text_scale = value.get().expect("type checked"),
             "display-text" => settings.display_text = value.get().expect("type checked"),
-            "display-confidence" => settings.display_confidence = value.get().expect("type checked"),
+            "display-confidence" => {
+                settings.display_confidence = value.get().expect("type checked")
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -184,10 +191,24 @@ impl ElementImpl for NvtlOsd {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS).build();
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -195,7 +216,8 @@ impl ElementImpl for NvtlOsd {
 }
 
 impl BaseTransformImpl for NvtlOsd {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -206,42 +228,88 @@ impl BaseTransformImpl for NvtlOsd {
         Ok(())
     }
 
-    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let info = self.info.lock().unwrap().clone().ok_or(gst::FlowError::NotNegotiated)?;
+    fn transform_ip(
+        &self,
+        buffer: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let info = self
+            .info
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
         let settings = self.settings.lock().unwrap().clone();
         let objects = meta::read_objects(buffer);
         if objects.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
         let format = packed_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("cannot map the video buffer for writing"));
-            gst::FlowError::Error
-        })?;
+        let mut frame =
+            gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("cannot map the video buffer for writing")
+                );
+                gst::FlowError::Error
+            })?;
         let (width, height) = (frame.width() as usize, frame.height() as usize);
         let stride = frame.plane_stride()[0] as usize;
         let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
-        let mut canvas = Canvas { data, width, height, stride, format };
-        for object in objects.iter().filter(|o| o.roi_type != meta::FRAME_ROI_TYPE) {
+        let mut canvas = Canvas {
+            data,
+            width,
+            height,
+            stride,
+            format,
+        };
+        for object in objects
+            .iter()
+            .filter(|o| o.roi_type != meta::FRAME_ROI_TYPE)
+        {
             let color = object
                 .border_color
                 .map(to_rgba8)
                 .unwrap_or_else(|| class_color(object.class_id.unwrap_or(0)));
             let (x, y, w, h) = object.rect;
-            canvas.draw_rect(x as i32, y as i32, w as i32, h as i32, settings.border_width, color);
+            canvas.draw_rect(
+                x as i32,
+                y as i32,
+                w as i32,
+                h as i32,
+                settings.border_width,
+                color,
+            );
             if settings.display_text {
                 let text = caption(object, settings.display_confidence);
                 let (_, text_height) = Canvas::text_size(&text, settings.text_scale);
                 let text_y = (y as i32 - text_height as i32).max(0);
-                canvas.draw_text(x as i32, text_y, &text, settings.text_scale, [255, 255, 255, 255], Some(color));
+                canvas.draw_text(
+                    x as i32,
+                    text_y,
+                    &text,
+                    settings.text_scale,
+                    [255, 255, 255, 255],
+                    Some(color),
+                );
             }
         }
         // Frame-level classifier results (primary classifiers) go in the top-left corner.
         let mut line = 0;
-        for object in objects.iter().filter(|o| o.roi_type == meta::FRAME_ROI_TYPE) {
+        for object in objects
+            .iter()
+            .filter(|o| o.roi_type == meta::FRAME_ROI_TYPE)
+        {
             let text = caption(object, settings.display_confidence);
             let (_, text_height) = Canvas::text_size(&text, settings.text_scale);
-            canvas.draw_text(0, line, &text, settings.text_scale, [255, 255, 255, 255], Some([0, 0, 0, 160]));
+            canvas.draw_text(
+                0,
+                line,
+                &text,
+                settings.text_scale,
+                [255, 255, 255, 255],
+                Some([0, 0, 0, 160]),
+            );
             line += text_height as i32;
         }
         Ok(gst::FlowSuccess::Ok)

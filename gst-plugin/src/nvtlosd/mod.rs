@@ -13,5 +13,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "nvtlosd", gst::Rank::NONE, NvtlOsd::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "nvtlosd",
+        gst::Rank::NONE,
+        NvtlOsd::static_type(),
+    )
 }

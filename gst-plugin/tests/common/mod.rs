@@ -24,12 +24,18 @@ pub fn assets_dir() -> PathBuf {
 }
 
 fn dirs_home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
 pub fn asset(name: &str) -> PathBuf {
     let path = assets_dir().join(name);
-    assert!(path.is_file(), "test asset {} is missing: run scripts/fetch-assets.sh", path.display());
+    assert!(
+        path.is_file(),
+        "test asset {} is missing: run scripts/fetch-assets.sh",
+        path.display()
+    );
     path
 }
 
@@ -44,7 +50,9 @@ pub fn bundle(name: &str) -> PulledBundle {
 
 /// Decodes an image file into tightly packed RGB bytes.
 pub fn rgb_image(path: &Path) -> (u32, u32, Vec<u8>) {
-    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
+    let image = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
     (image.width(), image.height(), image.into_raw())
 }
 
@@ -61,20 +69,23 @@ pub fn temp_file(test: &str, name: &str, contents: &[u8]) -> PathBuf {
 /// config can live anywhere).
 pub fn config_for(bundle: &PulledBundle, test: &str, extra: &str) -> PathBuf {
     let original = std::fs::read_to_string(&bundle.config).unwrap();
+    let key_of = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
+    let overridden: Vec<String> = extra.lines().map(key_of).collect();
     let mut text = String::new();
     for line in original.lines() {
-        let key = line.split('=').next().unwrap_or("").trim();
-        let value = match key {
-            "onnx-file" => Some(bundle.onnx.display().to_string()),
-            "labelfile-path" => Some(bundle.labels.display().to_string()),
-            _ => None,
-        };
-        match value {
-            Some(v) => text.push_str(&format!("{key}={v}\n")),
-            None => text.push_str(line),
-        }
-        if value.is_none() {
-            text.push('\n');
+        let key = key_of(line);
+        let replaced = overridden.contains(&key)
+            || (key == "unique-id" && overridden.iter().any(|k| k == "gie-unique-id"));
+        match key.as_str() {
+            _ if replaced => {}
+            "onnx-file" => text.push_str(&format!("onnx-file={}\n", bundle.onnx.display())),
+            "labelfile-path" => {
+                text.push_str(&format!("labelfile-path={}\n", bundle.labels.display()))
+            }
+            _ => {
+                text.push_str(line);
+                text.push('\n');
+            }
         }
         if line.trim() == "[property]" {
             text.push_str(extra);
@@ -130,7 +141,10 @@ pub fn wait_for_end(pipeline: &gst::Pipeline) -> Result<(), String> {
     })?;
     let bus = pipeline.bus().unwrap();
     let msg = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos, gst::MessageType::Error])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(600),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
         .ok_or("pipeline did not finish within 600 s")?;
     match msg.view() {
         gst::MessageView::Eos(_) => Ok(()),
