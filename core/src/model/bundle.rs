@@ -13,7 +13,7 @@ pub enum BundleError {
     #[error("{0} is not a model bundle: it has no {BUNDLE_CONFIG_NAME}")]
     NoConfig(PathBuf),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error("bundle config {config} names no onnx-file")]
     NoModel { config: PathBuf },
     #[error("bundle config {config} names {path}, which does not exist")]
@@ -40,7 +40,8 @@ impl Bundle {
         if !config_path.is_file() {
             return Err(BundleError::NoConfig(path.to_owned()));
         }
-        let config = InferConfig::from_file(&config_path)?;
+        let config =
+            InferConfig::from_file(&config_path).map_err(|e| BundleError::Config(Box::new(e)))?;
         let onnx = config
             .config
             .onnx_file

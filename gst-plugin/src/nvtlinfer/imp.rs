@@ -42,16 +42,27 @@ pub(crate) const FORMATS: [VideoFormat; 9] = [
 #[derive(Debug, thiserror::Error)]
 enum LoadError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error(transparent)]
     Engine(#[from] EngineError),
+}
+
+impl From<ConfigError> for LoadError {
+    fn from(err: ConfigError) -> Self {
+        LoadError::Config(Box::new(err))
+    }
 }
 
 impl LoadError {
     fn to_error_message(&self) -> gst::ErrorMessage {
         let text = self.to_string();
         match self {
-            LoadError::Config(ConfigError::NotFound { .. } | ConfigError::Unreadable { .. }) => {
+            LoadError::Config(err)
+                if matches!(
+                    **err,
+                    ConfigError::NotFound { .. } | ConfigError::Unreadable { .. }
+                ) =>
+            {
                 gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text))
             }
             LoadError::Engine(EngineError::Backend(nvtl_core::backend::BackendError::Model(

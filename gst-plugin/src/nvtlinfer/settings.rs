@@ -88,10 +88,12 @@ mod tests {
 
     #[test]
     fn user_properties_beat_the_config_which_beats_defaults() {
-        let mut from_file = InferConfig::default();
-        from_file.unique_id = 3;
-        from_file.interval = 2;
-        from_file.batch_size = 4;
+        let from_file = InferConfig {
+            unique_id: 3,
+            interval: 2,
+            batch_size: 4,
+            ..InferConfig::default()
+        };
         let settings = Settings {
             unique_id: Some(7),
             batch_size: Some(2),
