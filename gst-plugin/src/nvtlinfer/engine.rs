@@ -312,8 +312,21 @@ impl Engine {
             let preprocessed = Instant::now();
             let outputs = self.session.run(&self.input)?;
             let inferred = Instant::now();
+            // The decoder's outputs in config order: borrowed when that is the model's own
+            // order (the usual case), else gathered once per call, not once per batch item.
+            let gathered: Vec<Tensor>;
+            let selected: &[Tensor] = if self.decoded_outputs.iter().copied().eq(0..outputs.len()) {
+                &outputs
+            } else {
+                gathered = self
+                    .decoded_outputs
+                    .iter()
+                    .map(|&i| outputs[i].clone())
+                    .collect();
+                &gathered
+            };
             for (index, transform) in transforms.iter().enumerate() {
-                results.push(self.postprocess(&outputs, index, transform, frame)?);
+                results.push(self.postprocess(selected, index, transform, frame)?);
             }
             let done = Instant::now();
             self.times.inferences += 1;
@@ -325,9 +338,10 @@ impl Engine {
         Ok(results)
     }
 
+    /// Decodes batch item `batch_index` of `selected` (the decoder's outputs, in config order).
     fn postprocess(
         &self,
-        outputs: &[Tensor],
+        selected: &[Tensor],
         batch_index: usize,
         transform: &Transform,
         frame: &FrameView,
@@ -335,11 +349,6 @@ impl Engine {
         let Some(parser) = self.parser else {
             return Ok(InferResult::Raw);
         };
-        let selected: Vec<Tensor> = self
-            .decoded_outputs
-            .iter()
-            .map(|&i| outputs[i].clone())
-            .collect();
         let config = &self.config;
         let num_classes = if config.num_detected_classes > 0 {
             config.num_detected_classes as usize
@@ -354,7 +363,7 @@ impl Engine {
             classifier_threshold: config.classifier_threshold,
             segmentation_threshold: config.segmentation_threshold,
         };
-        let decoded = decode::decode(parser, &selected, batch_index, &ctx).map_err(|e| {
+        let decoded = decode::decode(parser, selected, batch_index, &ctx).map_err(|e| {
             EngineError::Decode {
                 model: self.plan.spec().onnx_path.display().to_string(),
                 reason: e.to_string(),
