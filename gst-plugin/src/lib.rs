@@ -8,6 +8,20 @@ pub mod nvtlinfer;
 pub mod nvtljson;
 pub mod nvtlosd;
 
+/// The always-present src and sink templates of an in-place element with `caps` on both sides.
+pub(crate) fn in_place_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("valid pad template")
+    })
+    .collect()
+}
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     nvtlinfer::register(plugin)?;

@@ -512,25 +512,11 @@ impl ElementImpl for NvtlInfer {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(FORMATS)
-                .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            crate::in_place_pad_templates(
+                &gst_video::VideoCapsBuilder::new()
+                    .format_list(FORMATS)
+                    .build(),
+            )
         });
         TEMPLATES.as_ref()
     }
@@ -627,98 +613,89 @@ impl BaseTransformImpl for NvtlInfer {
         let unique_id = config.unique_id;
         let times_before = engine.times;
 
-        let outcome = match config.process_mode {
+        let (frame_width, frame_height) = (info.width(), info.height());
+        let targets: Vec<(i32, Rect)> = match config.process_mode {
             ProcessMode::Primary => {
                 if config.interval > 0 && frame_number % (config.interval as u64 + 1) != 0 {
-                    lock(&self.stats).frames += 1;
-                    return Ok(gst::FlowSuccess::Ok);
+                    Vec::new()
+                } else {
+                    let full = Rect {
+                        x: 0,
+                        y: 0,
+                        width: frame_width as usize,
+                        height: frame_height as usize,
+                    };
+                    vec![(-1, full)]
                 }
-                let result = {
-                    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-                        .map_err(|_| {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Failed,
-                            ("cannot map the video buffer for reading")
-                        );
-                        gst::FlowError::Error
-                    })?;
-                    let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-                    engine.infer_frame(&view)
-                };
-                result.map(|r| vec![(-1, r)])
             }
-            ProcessMode::Secondary => {
-                let objects: Vec<(i32, Rect)> = meta::read_objects(buffer)
-                    .into_iter()
-                    .filter(|o| {
-                        o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(unique_id)
-                    })
-                    .filter(|o| {
-                        config.operate_on_gie_id < 0
-                            || o.unique_id == Some(config.operate_on_gie_id as u32)
-                    })
-                    .filter(|o| {
-                        config.operate_on_class_ids.is_empty()
-                            || o.class_id
-                                .is_some_and(|c| config.operate_on_class_ids.contains(&c))
-                    })
-                    .filter_map(|o| {
-                        let (x, y, w, h) = o.rect;
-                        let (fw, fh) = (info.width(), info.height());
-                        let (x, y) = (x.min(fw), y.min(fh));
-                        let (w, h) = (w.min(fw - x), h.min(fh - y));
-                        let fits =
-                            |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
-                        (fits(
-                            w,
-                            config.input_object_min_width,
-                            config.input_object_max_width,
-                        ) && fits(
-                            h,
-                            config.input_object_min_height,
-                            config.input_object_max_height,
-                        ))
-                        .then_some((
-                            o.id,
-                            Rect {
-                                x: x as usize,
-                                y: y as usize,
-                                width: w as usize,
-                                height: h as usize,
-                            },
-                        ))
-                    })
-                    .collect();
-                if objects.is_empty() {
-                    lock(&self.stats).frames += 1;
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-                let regions: Vec<Rect> = objects.iter().map(|(_, r)| *r).collect();
-                let result = {
-                    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-                        .map_err(|_| {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Failed,
-                            ("cannot map the video buffer for reading")
-                        );
-                        gst::FlowError::Error
-                    })?;
-                    let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-                    engine.infer_regions(&view, &regions)
-                };
-                result.map(|results| objects.iter().map(|(id, _)| *id).zip(results).collect())
-            }
+            ProcessMode::Secondary => meta::read_objects(buffer)
+                .into_iter()
+                .filter(|o| o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(unique_id))
+                .filter(|o| {
+                    config.operate_on_gie_id < 0
+                        || o.unique_id == Some(config.operate_on_gie_id as u32)
+                })
+                .filter(|o| {
+                    config.operate_on_class_ids.is_empty()
+                        || o.class_id
+                            .is_some_and(|c| config.operate_on_class_ids.contains(&c))
+                })
+                .filter_map(|o| {
+                    let (x, y, w, h) = o.rect;
+                    let (x, y) = (x.min(frame_width), y.min(frame_height));
+                    let (w, h) = (w.min(frame_width - x), h.min(frame_height - y));
+                    let fits =
+                        |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
+                    (fits(
+                        w,
+                        config.input_object_min_width,
+                        config.input_object_max_width,
+                    ) && fits(
+                        h,
+                        config.input_object_min_height,
+                        config.input_object_max_height,
+                    ))
+                    .then_some((
+                        o.id,
+                        Rect {
+                            x: x as usize,
+                            y: y as usize,
+                            width: w as usize,
+                            height: h as usize,
+                        },
+                    ))
+                })
+                .collect(),
         };
-        let results = outcome.map_err(|err| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Failed,
-                ("inference failed: {}", err)
-            );
-            gst::FlowError::Error
-        })?;
+        if targets.is_empty() {
+            lock(&self.stats).frames += 1;
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let regions: Vec<Rect> = targets.iter().map(|(_, r)| *r).collect();
+        let outcome = {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(
+                |_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        ("cannot map the video buffer for reading")
+                    );
+                    gst::FlowError::Error
+                },
+            )?;
+            let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
+            engine.infer_regions(&view, &regions)
+        };
+        let results: Vec<(i32, InferResult)> = outcome
+            .map(|results| targets.iter().map(|(id, _)| *id).zip(results).collect())
+            .map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("inference failed: {}", err)
+                );
+                gst::FlowError::Error
+            })?;
 
         let attach_started = Instant::now();
         let mut next_id = meta::next_object_id(buffer);
