@@ -1,5 +1,9 @@
-//! A small ONNX graph builder over tract-onnx's protobuf types.
+//! A small ONNX graph builder over tract-onnx's protobuf types: the zoo's TF.js converter
+//! emits its graphs with it, and tests build small models with known weights.
 
+use std::path::Path;
+
+use prost::Message;
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
@@ -8,7 +12,9 @@ use tract_onnx::pb::{
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
-/// The opset the converter emits (Resize with `sizes`, Clip with min/max inputs, ReduceMean with
+use super::Dim;
+
+/// The opset the builder emits (Resize with `sizes`, Clip with min/max inputs, ReduceMean with
 /// an `axes` attribute).
 pub const OPSET: i64 = 13;
 
@@ -63,12 +69,34 @@ impl OnnxBuilder {
         name.to_string()
     }
 
+    /// Adds a float graph input of fixed shape.
     pub fn input(&mut self, name: &str, dims: &[i64]) {
+        self.inputs.push(value_info(name, &fixed(dims)));
+    }
+
+    /// Adds a float graph output of fixed shape.
+    pub fn output(&mut self, name: &str, dims: &[i64]) {
+        self.outputs.push(value_info(name, &fixed(dims)));
+    }
+
+    /// Adds a float graph input whose dimensions may be symbolic (e.g. a dynamic batch `N`).
+    pub fn input_dims(&mut self, name: &str, dims: &[Dim]) {
         self.inputs.push(value_info(name, dims));
     }
 
-    pub fn output(&mut self, name: &str, dims: &[i64]) {
+    /// Adds a float graph output whose dimensions may be symbolic.
+    pub fn output_dims(&mut self, name: &str, dims: &[Dim]) {
         self.outputs.push(value_info(name, dims));
+    }
+
+    /// The finished model as ONNX protobuf bytes.
+    pub fn to_bytes(self, producer: &str) -> Vec<u8> {
+        self.finish(producer).encode_to_vec()
+    }
+
+    /// Writes the finished model to an `.onnx` file.
+    pub fn write(self, producer: &str, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_bytes(producer))
     }
 
     pub fn finish(self, producer: &str) -> ModelProto {
@@ -93,7 +121,11 @@ impl OnnxBuilder {
     }
 }
 
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+fn fixed(dims: &[i64]) -> Vec<Dim> {
+    dims.iter().map(|&d| Dim::Fixed(d as usize)).collect()
+}
+
+fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.to_string(),
         r#type: Some(TypeProto {
@@ -102,8 +134,11 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
                 shape: Some(TensorShapeProto {
                     dim: dims
                         .iter()
-                        .map(|&d| Dimension {
-                            value: Some(dimension::Value::DimValue(d)),
+                        .map(|d| Dimension {
+                            value: Some(match d {
+                                Dim::Fixed(n) => dimension::Value::DimValue(*n as i64),
+                                Dim::Dynamic(name) => dimension::Value::DimParam(name.clone()),
+                            }),
                             ..Default::default()
                         })
                         .collect(),

@@ -15,7 +15,6 @@
 //! the op and the node.
 
 mod graph;
-mod onnx;
 
 use std::collections::HashMap;
 
@@ -24,7 +23,8 @@ use tract_onnx::pb::{ModelProto, NodeProto};
 
 pub use graph::{GraphModel, TfData, TfNode, TfTensor};
 
-use onnx::OnnxBuilder;
+use crate::model::builder as onnx;
+use crate::model::OnnxBuilder;
 
 /// Why a TF.js model could not be converted.
 #[derive(Debug, Error)]
