@@ -33,7 +33,7 @@ def parse_args():
     p.add_argument("--frames", type=int, default=200, help="frames to time (the video loops if shorter)")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (and OpenCV's)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames first")
-    p.add_argument("--threshold", type=float, default=0.4, help="pre-cluster-threshold")
+    p.add_argument("--threshold", type=float, default=0.35, help="pre-cluster-threshold (configs/zoo.toml: 0.35)")
     p.add_argument("--iou", type=float, default=0.5, help="nms-iou-threshold")
     p.add_argument("--topk", type=int, default=100, help="peaks kept per frame")
     return p.parse_args()
