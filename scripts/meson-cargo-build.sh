@@ -6,6 +6,8 @@
 # Usage: meson-cargo-build.sh SOURCE_DIR OUT_DIR FEATURES trainer|no-trainer
 set -euo pipefail
 src="$1" outdir="$2" features="$3" with_trainer="$4"
+# meson passes @OUTDIR@ relative to the build dir (the current dir): make it absolute first.
+outdir="$(cd "$outdir" && pwd)"
 
 cd "$src"
 target_dir="${CARGO_TARGET_DIR:-$src/target}"
