@@ -281,19 +281,8 @@ impl Engine {
         (self.params.network_width, self.params.network_height)
     }
 
-    /// Runs the model on the whole frame (primary mode).
-    pub fn infer_frame(&mut self, frame: &FrameView) -> Result<InferResult, EngineError> {
-        let full = Rect {
-            x: 0,
-            y: 0,
-            width: frame.width,
-            height: frame.height,
-        };
-        let mut results = self.infer_regions(frame, &[full])?;
-        Ok(results.pop().expect("one region gives one result"))
-    }
-
-    /// Runs the model on each region (secondary mode: one result per region, in order),
+    /// Runs the model on each region (the whole frame in primary mode, objects in secondary
+    /// mode): one result per region, in order,
     /// `batch()` regions per call.
     pub fn infer_regions(
         &mut self,
