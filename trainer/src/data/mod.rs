@@ -1,0 +1,1 @@
+//! Datasets: KITTI, COCO json, class folders, frames from video, pseudo-labels, augmentation.

@@ -1,0 +1,1 @@
+//! Evaluation: detection mAP (VOC, COCO), classifier accuracy and confusion matrix, plots.

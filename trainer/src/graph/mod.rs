@@ -1,0 +1,1 @@
+//! ONNX graphs executed by burn: load, forward (train and eval), freeze, export.

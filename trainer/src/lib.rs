@@ -1,0 +1,8 @@
+//! nvtl's trainer library: runs ONNX graphs as trainable burn modules, reads datasets and spec
+//! files, trains heads, evaluates and exports model bundles that nvtlinfer runs.
+
+pub mod data;
+pub mod eval;
+pub mod graph;
+pub mod heads;
+pub mod spec;

@@ -1,0 +1,1 @@
+//! The trainer spec file (TOML): model, dataset, augmentation, training, head, evaluation, export.
