@@ -17,7 +17,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 
-use crate::nvtlinfer::engine::FrameObject;
+use nvtl_core::engine::FrameObject;
 use nvtl_core::{BBox, ClassifierAttribute, SegmentationMap, Tensor};
 
 pub const DETECTION: &str = "nvtl/detection";

@@ -4,7 +4,6 @@
 use gst::glib;
 use gst::prelude::*;
 
-pub mod engine;
 mod imp;
 pub mod settings;
 

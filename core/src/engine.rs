@@ -1,17 +1,17 @@
-//! The element's inference work without GStreamer: a resolved config and a loaded model turn
-//! frames (or objects inside frames) into detections, classifier attributes or segmentation
-//! maps in frame pixels.
+//! nvtlinfer's inference work without GStreamer, shared with the trainer: a resolved config and
+//! a loaded model turn frames (or objects inside frames) into detections, classifier
+//! attributes or segmentation maps in frame pixels.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nvtl_core::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
-use nvtl_core::cluster::{cluster, filter_detections};
-use nvtl_core::config::{InferConfig, ModelColorFormat, NetworkType};
-use nvtl_core::decode::{self, DecodeContext, Decoded, Parser};
-use nvtl_core::model::{Labels, LabelsError};
-use nvtl_core::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
-use nvtl_core::{BBox, ClassifierAttribute, Detection, SegmentationMap, Tensor};
+use crate::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
+use crate::cluster::{cluster, filter_detections};
+use crate::config::{InferConfig, ModelColorFormat, NetworkType};
+use crate::decode::{self, DecodeContext, Decoded, Parser};
+use crate::model::{Labels, LabelsError};
+use crate::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
+use crate::{BBox, ClassifierAttribute, Detection, SegmentationMap, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
