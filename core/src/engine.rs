@@ -136,7 +136,7 @@ impl Engine {
 
         let (backend, fallbacks) = backend::select(backend_kind)?;
         warnings.extend(fallbacks);
-        let secondary = config.process_mode == nvtl_core::config::ProcessMode::Secondary;
+        let secondary = config.process_mode == crate::config::ProcessMode::Secondary;
         let spec = ModelSpec {
             onnx_path: onnx_path.clone(),
             batch_size: if secondary {
@@ -225,21 +225,7 @@ impl Engine {
             })?;
         }
 
-        let mut offsets = [0.0; 3];
-        for (slot, value) in offsets.iter_mut().zip(&config.offsets) {
-            *slot = *value;
-        }
-        let params = PreprocessParams {
-            network_width: width,
-            network_height: height,
-            color_format: config.model_color_format,
-            scale_factor: config.net_scale_factor,
-            offsets,
-            maintain_aspect_ratio: config.maintain_aspect_ratio,
-            symmetric_padding: config.symmetric_padding,
-            filter: config.scaling_filter,
-            order: config.network_input_order,
-        };
+        let params = PreprocessParams::from_config(&config, width, height);
         let session = plan.new_session()?;
         let input_tensor = Tensor::zeros(input.name.clone(), input.shape.clone());
         Ok((

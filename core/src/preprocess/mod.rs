@@ -58,6 +58,27 @@ pub struct PreprocessParams {
     pub order: TensorOrder,
 }
 
+impl PreprocessParams {
+    /// The pre-processing an nvinfer config asks for, into a `width` x `height` network input.
+    pub fn from_config(config: &crate::config::InferConfig, width: usize, height: usize) -> Self {
+        let mut offsets = [0.0; 3];
+        for (slot, value) in offsets.iter_mut().zip(&config.offsets) {
+            *slot = *value;
+        }
+        PreprocessParams {
+            network_width: width,
+            network_height: height,
+            color_format: config.model_color_format,
+            scale_factor: config.net_scale_factor,
+            offsets,
+            maintain_aspect_ratio: config.maintain_aspect_ratio,
+            symmetric_padding: config.symmetric_padding,
+            filter: config.scaling_filter,
+            order: config.network_input_order,
+        }
+    }
+}
+
 /// Maps network-input pixels back to frame pixels:
 /// `frame_x = (net_x - pad_x) / scale_x + offset_x`, likewise for y.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -126,6 +126,9 @@ pub enum Converter {
     Onnx,
     /// ONNX whose `ConstantOfShape` nodes lack `value`: a float32 zero is added.
     OnnxFixConstantofshape,
+    /// A torchvision MobileNetV2 state dict (`.pth`) -> ONNX; the trainer's importer (burn-store's
+    /// PyTorch reader) does it, so core pulls it only through [`super::pull_with`].
+    TorchvisionMobilenetV2,
 }
 
 impl fmt::Display for Converter {
@@ -134,6 +137,7 @@ impl fmt::Display for Converter {
             Converter::TfjsGraph => "tfjs-graph",
             Converter::Onnx => "onnx",
             Converter::OnnxFixConstantofshape => "onnx-fix-constantofshape",
+            Converter::TorchvisionMobilenetV2 => "torchvision-mobilenet-v2",
         })
     }
 }

@@ -170,9 +170,24 @@ pub fn cached_bundle(model: &ZooModel) -> Option<PulledBundle> {
     complete.then_some(b)
 }
 
+/// A converter that lives outside core (the trainer's PyTorch importers need burn): given the
+/// model and its extracted source files, returns ONNX bytes or a message.
+pub type ExternalConverter<'a> =
+    &'a dyn Fn(&ZooModel, &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, String>;
+
 /// Pulls `model` into the cache (download, extract, verify, convert, check, write) and returns
 /// its bundle. Reuses a complete cached bundle. Nothing is left in the cache on failure.
+/// Models whose converter lives in the trainer need [`pull_with`].
 pub fn pull(model: &ZooModel, progress: &dyn Fn(PullStage)) -> Result<PulledBundle, ZooError> {
+    pull_with(model, progress, None)
+}
+
+/// [`pull`] with the converter for the manifest's external converters (`torchvision-*`).
+pub fn pull_with(
+    model: &ZooModel,
+    progress: &dyn Fn(PullStage),
+    external: Option<ExternalConverter>,
+) -> Result<PulledBundle, ZooError> {
     if let Some(b) = cached_bundle(model) {
         progress(PullStage::Cached);
         return Ok(b);
@@ -191,7 +206,7 @@ pub fn pull(model: &ZooModel, progress: &dyn Fn(PullStage)) -> Result<PulledBund
     fetch::verify(&model.source, &files)?;
 
     progress(PullStage::Convert(model.converter));
-    let onnx = convert(model, &files)?;
+    let onnx = convert(model, &files, external)?;
     progress(PullStage::Check);
     check_loads(model, &onnx)?;
     let outputs = output_names(&onnx).map_err(|message| ZooError::Check {
@@ -207,7 +222,9 @@ pub fn pull(model: &ZooModel, progress: &dyn Fn(PullStage)) -> Result<PulledBund
         std::fs::write(staged.join(name), bytes).map_err(|e| io(&format!("writing {name}"), e))
     };
     write(BUNDLE_ONNX, &onnx)?;
-    let mut labels_txt = labels.join("\n");
+    // nvinfer reads a classifier's labels as one line per output layer, separated by ';'.
+    let separator = if model.task == Task::Classifier { ";" } else { "\n" };
+    let mut labels_txt = labels.join(separator);
     labels_txt.push('\n');
     write(BUNDLE_LABELS, labels_txt.as_bytes())?;
     write(
@@ -263,7 +280,11 @@ pub fn copy_bundle(
     Ok(PulledBundle::at(dest))
 }
 
-fn convert(model: &ZooModel, files: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, ZooError> {
+fn convert(
+    model: &ZooModel,
+    files: &HashMap<String, Vec<u8>>,
+    external: Option<ExternalConverter>,
+) -> Result<Vec<u8>, ZooError> {
     let main = files
         .get(&model.convert.model_file)
         .ok_or_else(|| ZooError::MissingFile {
@@ -318,6 +339,12 @@ fn convert(model: &ZooModel, files: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>
             tracing::debug!(model = %model.name, fixed, "gave ConstantOfShape nodes a float32 zero value");
             Ok(bytes)
         }
+        Converter::TorchvisionMobilenetV2 => match external {
+            Some(convert) => convert(model, files).map_err(onnx_err),
+            None => Err(onnx_err(
+                "this converter is part of the trainer: pull the model with `trainer zoo pull`".into(),
+            )),
+        },
     }
 }
 
