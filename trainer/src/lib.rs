@@ -3,6 +3,13 @@
 
 pub mod data;
 pub mod eval;
+pub mod export;
+pub mod fsutil;
 pub mod graph;
 pub mod heads;
+pub mod import;
+pub mod onnx_edit;
+pub mod runner;
 pub mod spec;
+pub mod surgery;
+pub mod train;

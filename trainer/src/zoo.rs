@@ -48,10 +48,15 @@ pub fn run(cmd: ZooCommand, quiet: bool) -> Result<ExitCode> {
             let model = manifest.get(&name)?;
             let bar = progress_bar(quiet);
             bar.set_prefix(model.name.clone());
-            let result = zoo::pull(model, &|stage: PullStage| {
-                bar.set_message(stage.to_string());
-                bar.tick();
-            });
+            let convert = nvtl_trainer::import::zoo_converter;
+            let result = zoo::pull_with(
+                model,
+                &|stage: PullStage| {
+                    bar.set_message(stage.to_string());
+                    bar.tick();
+                },
+                Some(&convert),
+            );
             bar.finish_and_clear();
             let bundle = result.with_context(|| format!("pulling '{}'", model.name))?;
             println!("{}", bundle.dir.display());

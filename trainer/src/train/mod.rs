@@ -1,0 +1,3 @@
+//! Fine-tuning: the training loop, checkpoints and resume, learning-rate schedules.
+
+pub mod schedule;
