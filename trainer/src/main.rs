@@ -1,5 +1,8 @@
 //! `trainer`: nvtl's command-line tool — model zoo, nvinfer config linter, transfer learning.
 
+mod add_class;
+mod commands;
+mod data_cmd;
 mod ds_config;
 mod zoo;
 
@@ -28,6 +31,20 @@ enum Command {
     /// DeepStream nvinfer config files.
     #[command(subcommand, name = "ds-config")]
     DsConfig(ds_config::DsConfigCommand),
+    /// Datasets: frames from video, pseudo-labels from a teacher, sprite sheets to folders.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// Fine-tune a zoo model or bundle on your data, as a spec file says.
+    Finetune(commands::FinetuneArgs),
+    /// Evaluate a bundle on the spec's validation images (mAP, accuracy), with plots.
+    Eval(commands::EvalArgs),
+    /// Run a bundle on images or videos: KITTI labels and annotated pictures.
+    Infer(commands::InferArgs),
+    /// Export a training run's checkpoint as a bundle (ONNX + labels + nvinfer config).
+    Export(commands::ExportArgs),
+    /// Add classes to a trained model, with or without its old training data.
+    #[command(name = "add-class")]
+    AddClass(add_class::AddClassArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,5 +69,11 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     match cli.command {
         Command::Zoo(cmd) => zoo::run(cmd, cli.quiet),
         Command::DsConfig(cmd) => ds_config::run(cmd),
+        Command::Data(cmd) => data_cmd::run(cmd, cli.quiet),
+        Command::Finetune(args) => commands::finetune(args, cli.quiet),
+        Command::Eval(args) => commands::eval(args, cli.quiet),
+        Command::Infer(args) => commands::infer(args, cli.quiet),
+        Command::Export(args) => commands::export(args),
+        Command::AddClass(args) => add_class::run(args, cli.quiet),
     }
 }

@@ -50,8 +50,19 @@ impl BundleRunner {
     /// Loads the bundle folder (or nvinfer config file) `bundle` on the CPU backend with
     /// `threads` threads (0 = all cores).
     pub fn open(bundle: &Path, threads: usize) -> Result<BundleRunner, RunError> {
+        Self::open_with(bundle, threads, |_| {})
+    }
+
+    /// [`BundleRunner::open`] with the config changed by `adjust` first (evaluation lowers the
+    /// detection threshold, for instance).
+    pub fn open_with(
+        bundle: &Path,
+        threads: usize,
+        adjust: impl FnOnce(&mut InferConfig),
+    ) -> Result<BundleRunner, RunError> {
         let config_path = bundle_config_path(bundle);
-        let loaded = InferConfig::from_file(&config_path)?;
+        let mut loaded = InferConfig::from_file(&config_path)?;
+        adjust(&mut loaded.config);
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }

@@ -1,0 +1,291 @@
+//! The transfer-learning verbs: finetune, eval, infer, export, add-class.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nvtl_core::config::InferConfig;
+use nvtl_core::engine::InferResult;
+use nvtl_core::model::read_onnx;
+use nvtl_trainer::data;
+use nvtl_trainer::eval::plot;
+use nvtl_trainer::export::{write_bundle, BundleContents};
+use nvtl_trainer::runner::{read_rgb, BundleRunner};
+use nvtl_trainer::spec::{Spec, Task};
+use nvtl_trainer::train::{self, checkpoint, validate, FinetuneOptions};
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// Spec file (TOML).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Override a spec value: `section.key=value` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Continue from the output folder's checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Output folder (default: the spec's export.dir).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stop after this many optimizer steps (the run can be resumed).
+    #[arg(long)]
+    max_steps: Option<usize>,
+}
+
+pub fn finetune(args: FinetuneArgs, quiet: bool) -> Result<ExitCode> {
+    let options = FinetuneOptions {
+        resume: args.resume,
+        out: args.out,
+        quiet,
+        max_steps: args.max_steps,
+    };
+    let report = train::finetune(&args.spec, &args.set, &options)
+        .with_context(|| format!("fine-tuning with {}", args.spec.display()))?;
+    for r in &report.history {
+        println!(
+            "epoch {:>3}  loss {:.4}  {}  {:.1} s",
+            r.epoch,
+            r.train_loss,
+            r.metric
+                .map(|m| format!("{} {m:.4}", report.metric_name))
+                .unwrap_or_default(),
+            r.seconds
+        );
+    }
+    println!("training speed: {:.1} images/s", report.images_per_second);
+    match &report.bundle {
+        Some(bundle) => println!("bundle: {}", bundle.display()),
+        None => println!(
+            "stopped after --max-steps; continue with --resume (checkpoint in {})",
+            checkpoint::checkpoint_dir(&report.out_dir).display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Spec file: its dataset's validation split is evaluated.
+    #[arg(long)]
+    spec: PathBuf,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Bundle to evaluate (default: the spec's export.dir/bundle).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Where the report and plots go (default: next to the bundle).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
+    let spec = Spec::load(&args.spec, &args.set)?;
+    let bundle = args
+        .model
+        .unwrap_or_else(|| spec.export.dir.join("bundle"));
+    let (_, val) = data::load_from_spec(&spec.dataset)?;
+    if val.samples.is_empty() {
+        bail!("the spec's dataset has no validation images (set dataset.val or dataset.val_split)");
+    }
+    let out = args.out.unwrap_or_else(|| bundle.clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let v = validate::validate(&bundle, &val, spec.model.task, &spec.eval, quiet)
+        .with_context(|| format!("evaluating {}", bundle.display()))?;
+    let names = &val.classes;
+    if let Some(report) = &v.classification {
+        println!("{}", report.table(names));
+        plot::confusion_matrix(&out.join("confusion_matrix.png"), &report.confusion, names)?;
+        println!("plot: {}", out.join("confusion_matrix.png").display());
+    }
+    if let Some(report) = &v.detection {
+        println!("{:<20} {:>8} {:>8} {:>8}", "class", "AP50", "AP", "objects");
+        for c in &report.per_class {
+            println!(
+                "{:<20} {:>8.4} {:>8.4} {:>8}",
+                names.get(c.class).map(String::as_str).unwrap_or("?"),
+                c.ap50,
+                c.ap,
+                c.gt_count
+            );
+        }
+        println!(
+            "mAP (VOC, IoU {}) {:.4}; COCO mAP@0.5 {:.4}, @0.5:0.95 {:.4}",
+            spec.eval.iou, report.voc_map, report.map50, report.map50_95
+        );
+        plot::pr_curves(&out.join("pr_curves.png"), &report.per_class, names)?;
+        println!("plot: {}", out.join("pr_curves.png").display());
+    }
+    println!("{} {:.4}", validate::metric_name(spec.model.task), v.metric);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Spec file of the training run.
+    #[arg(long)]
+    spec: PathBuf,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// The training output folder whose checkpoint is exported (default: the spec's export.dir).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// Bundle folder to write (default: <export.dir>/<export.name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Exports the last checkpoint of a run as a bundle, with the spec's export.nvinfer keys.
+pub fn export(args: ExportArgs) -> Result<ExitCode> {
+    let spec = Spec::load(&args.spec, &args.set)?;
+    let from = args.from.unwrap_or_else(|| spec.export.dir.clone());
+    let ckpt = checkpoint::load(&from)?
+        .with_context(|| format!("{} has no checkpoint: run trainer finetune first", from.display()))?;
+    let start_bundle = train::resolve_model(&spec)?;
+    let base = InferConfig::from_file(&nvtl_trainer::runner::bundle_config_path(&start_bundle))?.config;
+    let proto = read_onnx(&ckpt.model)?.proto;
+    let dest = args
+        .out
+        .unwrap_or_else(|| spec.export.dir.join(&spec.export.name));
+    let header = format!(
+        "Exported by nvtl-trainer from {} (epoch {}, {} steps).",
+        from.display(),
+        ckpt.state.epoch,
+        ckpt.state.global_step
+    );
+    let config = write_bundle(
+        &dest,
+        &proto,
+        &BundleContents {
+            base_config: &base,
+            labels: &ckpt.state.classes,
+            input_hw: ckpt.state.input_hw,
+            overrides: &spec.export.nvinfer,
+            header: &header,
+        },
+    )?;
+    // The bundle must load in the element's engine.
+    BundleRunner::open(&dest, 0).with_context(|| format!("checking {}", dest.display()))?;
+    println!("{}", config.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct InferArgs {
+    /// Bundle folder or nvinfer config.
+    #[arg(long)]
+    model: PathBuf,
+    /// Output folder: KITTI labels (label_2/) and annotated images (annotated/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Images, folders of images, or videos.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Keep every Nth frame of videos.
+    #[arg(long, default_value_t = 1)]
+    every: u32,
+}
+
+fn is_video(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("avi" | "mp4" | "mkv" | "mov" | "webm" | "mpg" | "mpeg" | "ts" | "h264" | "h265")
+    )
+}
+
+fn is_image(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("png" | "jpg" | "jpeg" | "bmp" | "ppm" | "pgm" | "tif" | "tiff" | "webp")
+    )
+}
+
+pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
+    let mut runner = BundleRunner::open(&args.model, 0)?;
+    let labels_dir = args.out.join("label_2");
+    let annotated_dir = args.out.join("annotated");
+    std::fs::create_dir_all(&labels_dir)?;
+    std::fs::create_dir_all(&annotated_dir)?;
+    let mut images: Vec<PathBuf> = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("reading {}", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_image(p))
+                .collect();
+            found.sort();
+            images.extend(found);
+        } else if is_video(input) {
+            let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let frames = args.out.join("frames").join(stem);
+            let n = data::frames::extract_frames(input, &frames, args.every, None, &|_, _| {})
+                .with_context(|| format!("reading frames of {}", input.display()))?;
+            tracing::info!("{}: {n} frames", input.display());
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&frames)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_image(p))
+                .collect();
+            found.sort();
+            images.extend(found);
+        } else if input.is_file() {
+            images.push(input.clone());
+        } else {
+            bail!("{} does not exist", input.display());
+        }
+    }
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(images.len() as u64)
+    };
+    let mut objects_total = 0usize;
+    for path in &images {
+        let image = read_rgb(path)?;
+        let result = runner.run_rgb(&image, &path.display().to_string())?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut canvas = image.clone();
+        let mut kitti = String::new();
+        match &result {
+            InferResult::Objects(objects) => {
+                for o in objects {
+                    let b = o.bbox;
+                    let label = o.label.clone().unwrap_or_else(|| o.class_id.to_string());
+                    kitti.push_str(&format!(
+                        "{} 0.00 0 0.00 {:.2} {:.2} {:.2} {:.2} 0.00 0.00 0.00 0.00 0.00 0.00 0.00 {:.4}\n",
+                        label.replace(' ', "_"),
+                        b.left,
+                        b.top,
+                        b.left + b.width,
+                        b.top + b.height,
+                        o.confidence
+                    ));
+                    nvtl_core::draw::draw_labelled_box(&mut canvas, o.class_id, [b.left, b.top, b.width, b.height], &format!("{label} {:.2}", o.confidence));
+                }
+                objects_total += objects.len();
+            }
+            InferResult::Attributes(attributes) => {
+                for a in attributes {
+                    let label = a.label.clone().unwrap_or_else(|| a.class_id.to_string());
+                    println!("{}: {label} {:.3}", path.display(), a.probability);
+                    nvtl_core::draw::draw_labelled_box(&mut canvas, a.class_id, [0.0, 0.0, image.width() as f32, image.height() as f32], &format!("{label} {:.2}", a.probability));
+                }
+            }
+            other => bail!("{}: the model produced {other:?}", path.display()),
+        }
+        nvtl_trainer::fsutil::write_atomic(&labels_dir.join(format!("{stem}.txt")), kitti.as_bytes())?;
+        canvas
+            .save(annotated_dir.join(format!("{stem}.png")))
+            .with_context(|| format!("writing the annotated {stem}.png"))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "{} images, {objects_total} objects; labels in {}, pictures in {}",
+        images.len(),
+        labels_dir.display(),
+        annotated_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
