@@ -312,6 +312,74 @@ fn detectnet_v2_targets_of_zoo_detections_decode_to_the_same_boxes() {
     }
 }
 
+#[test]
+fn detectnet_v2_encoding_shares_cells_and_reports_hidden_objects() {
+    let p = DetectNetParams::default();
+    let input_hw = (160, 160);
+    let objects: Vec<Object> = vec![
+        // Covers cells 3..=6 on both axes (cell centres 56..104 in the central 48..112).
+        (0, [0.0, 0.0, 160.0, 160.0]),
+        // Inside it, same class: takes cells 4..=5; the big one keeps the ring around them.
+        (0, [40.0, 40.0, 120.0, 120.0]),
+        // Covers only cell (1, 1) ...
+        (1, [0.0, 0.0, 40.0, 40.0]),
+        // ... which this smaller object of the same class takes: object 2 is hidden.
+        (1, [16.0, 16.0, 32.0, 32.0]),
+        // Outside the input.
+        (1, [170.0, 0.0, 200.0, 20.0]),
+    ];
+    let targets = detectnet_v2::encode(&objects, 2, input_hw, &p).unwrap();
+    assert_eq!(targets.grid_hw, (10, 10));
+    assert_eq!(targets.skipped, vec![4]);
+    assert_eq!(targets.overwritten, vec![2]);
+    let grid = 100;
+    let covered = |class: usize| {
+        targets.coverage[class * grid..(class + 1) * grid]
+            .iter()
+            .filter(|&&v| v == 1.0)
+            .count()
+    };
+    assert_eq!((covered(0), covered(1)), (16, 1));
+    let mut attrs = ClassAttrsTable::default();
+    attrs.all.nms_iou_threshold = 0.5;
+    let decoded = decode_with(
+        Parser::DetectNetV2,
+        &detectnet_outputs(&targets),
+        input_hw,
+        2,
+        &attrs,
+    );
+    let clustered = cluster(decoded, ClusterMode::Nms, &attrs);
+    assert_same_objects(
+        &clustered,
+        &objects[..2]
+            .iter()
+            .chain(&objects[3..4])
+            .copied()
+            .collect::<Vec<_>>(),
+        0.95,
+    );
+    assert!(matches!(
+        detectnet_v2::encode(&objects, 1, input_hw, &p).unwrap_err(),
+        HeadError::ObjectClass {
+            object: 2,
+            class: 1,
+            num_classes: 1
+        }
+    ));
+    let bad = DetectNetParams {
+        coverage_fraction: 0.0,
+        ..p
+    };
+    assert!(matches!(
+        detectnet_v2::encode(&objects, 2, input_hw, &bad).unwrap_err(),
+        HeadError::Param {
+            name: "coverage_fraction",
+            ..
+        }
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Classifier loss
 
@@ -541,6 +609,57 @@ fn centernet_loss_is_near_zero_at_the_targets_and_gradients_point_to_them() {
         } else {
             assert_eq!(*g, 0.0, "ltrb {i}");
         }
+    }
+}
+
+#[test]
+fn centernet_gradients_equal_finite_differences() {
+    let p = CenterNetParams::default();
+    let device = autodiff();
+    let batch =
+        centernet::batch_targets(std::slice::from_ref(&tiny_centernet_targets()), &device).unwrap();
+    let heat_values = [0.7f32, 0.4, 0.2];
+    let ltrb_values = [
+        5.0f32, 1.0, 1.0, 1.5, 1.0, 1.0, 4.0, 1.0, 1.0, 3.0, 1.0, 1.0,
+    ];
+    let outputs = |heat: &[f32], ltrb: &[f32]| {
+        (
+            Tensor::<1>::from_floats(heat, &device).reshape([1, 1, 1, 3]),
+            Tensor::<1>::from_floats(ltrb, &device).reshape([1, 4, 1, 3]),
+        )
+    };
+    let total = |heat: &[f32], ltrb: &[f32]| {
+        let (heat, ltrb) = outputs(heat, ltrb);
+        scalar(&centernet::loss(heat, ltrb, &batch, &p).unwrap().total)
+    };
+    let (heat, ltrb) = outputs(&heat_values, &ltrb_values);
+    let (heat, ltrb) = (heat.require_grad(), ltrb.require_grad());
+    let grads = centernet::loss(heat.clone(), ltrb.clone(), &batch, &p)
+        .unwrap()
+        .total
+        .backward();
+    let heat_grad = values(&heat.grad(&grads).unwrap());
+    let ltrb_grad = values(&ltrb.grad(&grads).unwrap());
+    let eps = 1e-3f32;
+    for (i, analytic) in heat_grad.iter().enumerate() {
+        let (mut up, mut down) = (heat_values, heat_values);
+        up[i] += eps;
+        down[i] -= eps;
+        let numeric = (total(&up, &ltrb_values) - total(&down, &ltrb_values)) / (2.0 * eps);
+        assert!(
+            (numeric - analytic).abs() < 1e-2 * numeric.abs().max(1.0),
+            "heat {i}: {analytic} vs {numeric}"
+        );
+    }
+    for (i, analytic) in ltrb_grad.iter().enumerate() {
+        let (mut up, mut down) = (ltrb_values, ltrb_values);
+        up[i] += eps;
+        down[i] -= eps;
+        let numeric = (total(&heat_values, &up) - total(&heat_values, &down)) / (2.0 * eps);
+        assert!(
+            (numeric - analytic).abs() < 1e-3,
+            "ltrb {i}: {analytic} vs {numeric}"
+        );
     }
 }
 
