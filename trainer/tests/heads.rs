@@ -46,18 +46,29 @@ fn core_tensor(name: &str, t: &Tensor<4>) -> nvtl_core::Tensor {
     nvtl_core::Tensor::new(name, t.dims().to_vec(), values(t))
 }
 
-/// The zoo CenterNet's detections on dog.jpg, in network pixels: the image is resized to the
-/// network's 512x512 first, so frame and network pixels are the same.
-fn zoo_objects_on_dog() -> (Vec<Object>, InferConfig) {
+/// What the zoo CenterNet gives for one image resized to its 512x512 input (so frame and
+/// network pixels are the same): its detections as objects, and its raw heat map and ltrb.
+struct ZooRun {
+    objects: Vec<Object>,
+    heat: nvtl_core::Tensor,
+    ltrb: nvtl_core::Tensor,
+}
+
+fn zoo_engine() -> (Engine, InferConfig) {
     let bundle = common::bundle(ZOO_CENTERNET);
-    let config = InferConfig::from_file(&bundle.config)
+    let mut config = InferConfig::from_file(&bundle.config)
         .expect("zoo config")
         .config;
-    let (mut engine, _) =
+    config.output_tensor_meta = true;
+    let (engine, _) =
         Engine::load(config.clone(), BackendKind::Cpu, 0).expect("zoo CenterNet loads");
     assert_eq!(engine.network_size(), (NET, NET));
-    let image = image::open(common::asset("dog.jpg"))
-        .expect("dog.jpg")
+    (engine, config)
+}
+
+fn zoo_run(engine: &mut Engine, image_name: &str) -> ZooRun {
+    let image = image::open(common::asset(image_name))
+        .expect("test image")
         .resize_exact(
             NET as u32,
             NET as u32,
@@ -90,16 +101,40 @@ fn zoo_objects_on_dog() -> (Vec<Object>, InferConfig) {
             )
         })
         .collect();
+    let outputs = engine.last_outputs.take().expect("raw outputs kept");
+    let by_channels = |c: usize| {
+        outputs
+            .iter()
+            .find(|t| t.shape.get(1) == Some(&c))
+            .cloned()
+            .expect("heat map [1, 80, 128, 128] and ltrb [1, 4, 128, 128]")
+    };
+    ZooRun {
+        objects,
+        heat: by_channels(COCO_CLASSES),
+        ltrb: by_channels(4),
+    }
+}
+
+/// The zoo CenterNet's detections on dog.jpg, in network pixels.
+fn zoo_objects_on_dog() -> (Vec<Object>, InferConfig) {
+    let (mut engine, config) = zoo_engine();
+    let objects = zoo_run(&mut engine, "dog.jpg").objects;
     eprintln!("zoo CenterNet on dog.jpg at 512x512: {objects:?}");
     // dog.jpg: a dog, a bicycle and a vehicle at least.
-    assert!(objects.len() >= 3, "{found:?}");
+    assert!(objects.len() >= 3, "{objects:?}");
     for class in [1, 16] {
         assert!(
             objects.iter().any(|o| o.0 == class),
-            "class {class} missing: {found:?}"
+            "class {class} missing: {objects:?}"
         );
     }
     (objects, config)
+}
+
+fn burn_tensor(t: &nvtl_core::Tensor, device: &Device) -> Tensor<4> {
+    let shape: [usize; 4] = t.shape.clone().try_into().expect("rank 4");
+    Tensor::from_data(TensorData::new(t.data.clone(), shape), device)
 }
 
 fn decode_with(
@@ -202,6 +237,73 @@ fn centernet_targets_of_zoo_detections_decode_to_the_same_boxes() {
     assert_same_objects(&decoded, &objects, 0.9999);
     let clustered = cluster(decoded, config.cluster_mode, &config.class_attrs);
     assert_same_objects(&clustered, &objects, 0.9999);
+}
+
+#[test]
+fn zoo_centernet_peaks_favour_the_encoded_cell_and_score_low_loss() {
+    let (mut engine, _) = zoo_engine();
+    let p = CenterNetParams::default();
+    let runs: Vec<(&str, ZooRun)> = [
+        "dog.jpg",
+        "horses.jpg",
+        "person.jpg",
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+        "motorcycle_left.png",
+    ]
+    .into_iter()
+    .map(|name| (name, zoo_run(&mut engine, name)))
+    .collect();
+    let (mut on_cell, mut on_rounded_cell, mut total) = (0, 0, 0);
+    for (i, (name, run)) in runs.iter().enumerate() {
+        let targets = centernet::encode(&run.objects, COCO_CLASSES, (NET, NET), &p).unwrap();
+        // The teacher's ltrb at the encoded cell gives its own detection back when its peak
+        // sits on that cell.
+        let plane = 128 * 128;
+        let decodes_from = |x: usize, y: usize, b: [f32; 4]| {
+            let cell = y.min(127) * 128 + x.min(127);
+            let ltrb: Vec<f32> = (0..4).map(|k| run.ltrb.data[k * plane + cell]).collect();
+            let (px, py) = (4.0 * x as f32, 4.0 * y as f32);
+            let decoded = [px - ltrb[0], py - ltrb[1], px + ltrb[2], py + ltrb[3]];
+            bbox_of(decoded).iou(&bbox_of(b)) > 0.99
+        };
+        for &(_, b) in &run.objects {
+            let (cx, cy) = ((b[0] + b[2]) / 8.0, (b[1] + b[3]) / 8.0);
+            on_cell += decodes_from(cx.floor() as usize, cy.floor() as usize, b) as usize;
+            on_rounded_cell += decodes_from(cx.round() as usize, cy.round() as usize, b) as usize;
+            total += 1;
+        }
+        // The teacher's outputs cost less against targets from its own detections than against
+        // another image's.
+        let (_, other) = &runs[(i + 1) % runs.len()];
+        let other_targets =
+            centernet::encode(&other.objects, COCO_CLASSES, (NET, NET), &p).unwrap();
+        let device = cpu();
+        let (heat, ltrb) = (
+            burn_tensor(&run.heat, &device),
+            burn_tensor(&run.ltrb, &device),
+        );
+        let own = centernet::batch_targets(&[targets], &device).unwrap();
+        let foreign = centernet::batch_targets(&[other_targets], &device).unwrap();
+        let own = centernet::loss(heat.clone(), ltrb.clone(), &own, &p)
+            .unwrap()
+            .values();
+        let foreign = centernet::loss(heat, ltrb, &foreign, &p).unwrap().values();
+        eprintln!(
+            "{name}: {} objects; teacher loss vs own targets {own:?}, vs another image's {foreign:?}",
+            run.objects.len()
+        );
+        assert!(own.focal < foreign.focal && own.box_l1 < foreign.box_l1);
+    }
+    eprintln!(
+        "teacher peaks on the encoded cell: {on_cell} of {total} (nearest cell: {on_rounded_cell})"
+    );
+    assert!(total >= 10, "{total} detections");
+    assert!(
+        on_cell > on_rounded_cell,
+        "{on_cell} vs {on_rounded_cell} of {total}"
+    );
 }
 
 #[test]

@@ -4,10 +4,12 @@
 //! The decoder (core/src/decode/centernet.rs) reads, for a heat-map peak at grid cell `(x, y)`
 //! with `sx = net_w / grid_w`, `sy = net_h / grid_h`, the box
 //! `(sx*x - l, sy*y - t, sx*x + r, sy*y + b)` from the ltrb planes at that cell. The encoder
-//! puts each object on the cell whose point `(sx*x, sy*y)` is nearest its box centre, writes a
-//! gaussian peak of exactly 1 there in the object's class plane, and the distances
-//! `l = sx*x - left`, `t = sy*y - top`, `r = right - sx*x`, `b = bottom - sy*y` (input pixels)
-//! in the ltrb planes, so decoding gives the box back.
+//! puts each object on the cell holding its box centre, `(floor(cx / sx), floor(cy / sy))` as
+//! CenterNet's reference code does (the zoo model's peaks sit there for 7 of 13 detections on
+//! the test images, on the nearest cell for 4), writes a gaussian peak of exactly 1 there in
+//! the object's class plane, and the
+//! distances `l = sx*x - left`, `t = sy*y - top`, `r = right - sx*x`, `b = bottom - sy*y`
+//! (input pixels) in the ltrb planes, so decoding gives the box back.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -141,8 +143,8 @@ pub fn encode(
     let mut overwritten = Vec::new();
     for k in drawing_order(&boxes) {
         let (index, class, [left, top, right, bottom]) = boxes[k];
-        let x = (((left + right) / 2.0 / sx).round() as usize).min(gw - 1);
-        let y = (((top + bottom) / 2.0 / sy).round() as usize).min(gh - 1);
+        let x = (((left + right) / 2.0 / sx).floor() as usize).min(gw - 1);
+        let y = (((top + bottom) / 2.0 / sy).floor() as usize).min(gh - 1);
         let radius =
             (gaussian_radius((bottom - top) / sy, (right - left) / sx, MIN_OVERLAP).floor()
                 as usize)
