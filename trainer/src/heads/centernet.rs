@@ -7,9 +7,9 @@
 //! puts each object on the cell holding its box centre, `(floor(cx / sx), floor(cy / sy))` as
 //! CenterNet's reference code does (the zoo model's peaks sit there for 7 of 13 detections on
 //! the test images, on the nearest cell for 4), writes a gaussian peak of exactly 1 there in
-//! the object's class plane, and the
-//! distances `l = sx*x - left`, `t = sy*y - top`, `r = right - sx*x`, `b = bottom - sy*y`
-//! (input pixels) in the ltrb planes, so decoding gives the box back.
+//! the object's class plane, and the distances `l = sx*x - left`, `t = sy*y - top`,
+//! `r = right - sx*x`, `b = bottom - sy*y` (input pixels) in the ltrb planes, so decoding gives
+//! the box back.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub const HEAT_CLAMP: f32 = 1e-4;
 
 /// Target and loss parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CenterNetParams {
     /// Network-input pixels per heat-map cell (4 for the zoo model: 512 -> 128).
     pub stride: usize,
@@ -413,6 +413,21 @@ mod tests {
         // Clipped at the border without panicking.
         draw_gaussian(&mut plane, (7, 9), (0, 8), 3);
         assert_eq!(plane[8], 1.0);
+    }
+
+    #[test]
+    fn params_read_from_toml_with_defaults() {
+        let p: CenterNetParams = toml::from_str("stride = 8\nmin_radius = 1").unwrap();
+        assert_eq!(
+            p,
+            CenterNetParams {
+                stride: 8,
+                min_radius: 1,
+                ..CenterNetParams::default()
+            }
+        );
+        let error = toml::from_str::<CenterNetParams>("strde = 8").unwrap_err();
+        assert!(error.to_string().contains("strde"), "{error}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub const BBOX_NORM: f32 = 35.0;
 
 /// Target and loss parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DetectNetParams {
     /// Network-input pixels per grid cell (nvinfer's DetectNet_v2 models: 16).
     pub stride: usize,
@@ -320,6 +320,14 @@ pub fn loss(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_read_from_toml_with_defaults() {
+        let p: DetectNetParams = toml::from_str("coverage_fraction = 0.5").unwrap();
+        assert_eq!(p.coverage_fraction, 0.5);
+        assert_eq!((p.stride, p.bbox_weight), (16, 10.0));
+        assert!(toml::from_str::<DetectNetParams>("bbox_wieght = 1.0").is_err());
+    }
 
     #[test]
     fn covered_cells_are_the_central_part() {
