@@ -579,6 +579,40 @@ fn cross_entropy_gradient_is_softmax_minus_target() {
 }
 
 #[test]
+fn probability_detection_agrees_with_core_classifier_decoder() {
+    // Core's decoder softmaxes a row unless it is already a distribution; the loss must read
+    // the same rows as probabilities.
+    let rows: [[f32; 3]; 4] = [
+        [0.2, 0.7, 0.1],
+        [0.2, 0.7, 0.3],
+        [1.5, -0.5, 0.0],
+        [0.333, 0.333, 0.334],
+    ];
+    let attrs = ClassAttrsTable::default();
+    for row in rows {
+        let output = Tensor::<2>::from_data([row], &cpu());
+        let ours = classifier::looks_like_probabilities(&output);
+        let ctx = DecodeContext {
+            network_width: 1,
+            network_height: 1,
+            num_classes: 3,
+            class_attrs: &attrs,
+            classifier_threshold: 0.0,
+            segmentation_threshold: 0.5,
+        };
+        let tensor = nvtl_core::Tensor::new("probabilities", vec![1, 3], row.to_vec());
+        let Decoded::Attributes(attributes) =
+            decode(Parser::Classifier, &[tensor], 0, &ctx).unwrap()
+        else {
+            panic!("classifier attributes");
+        };
+        let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let core_kept_values = (attributes[0].probability - best).abs() < 1e-6;
+        assert_eq!(ours, core_kept_values, "{row:?}: {attributes:?}");
+    }
+}
+
+#[test]
 fn cross_entropy_rejects_bad_targets() {
     let logits = Tensor::<2>::from_data([[1.0f32, 2.0], [0.0, 1.0]], &cpu());
     assert_eq!(
@@ -619,6 +653,7 @@ fn tiny_centernet_targets() -> CenterNetTargets {
         mask: vec![1.0, 0.0, 0.0],
         skipped: vec![],
         overwritten: vec![],
+        focal_beta: 4.0,
     }
 }
 
@@ -655,6 +690,50 @@ fn focal_and_l1_equal_hand_computed_values() {
     );
     let total = focal + 0.1 * box_l1;
     assert!((loss.total as f64 - total).abs() < 1e-6, "{}", loss.total);
+
+    // A beta other than the one the batch was encoded with: the weights are recomputed.
+    let beta_2 = CenterNetParams {
+        focal_beta: 2.0,
+        ..p
+    };
+    let heat = Tensor::<1>::from_floats([0.8f32, 0.3, 0.1], &cpu()).reshape([1, 1, 1, 3]);
+    let ltrb = batch.ltrb.clone();
+    let loss = centernet::loss(heat, ltrb, &batch, &beta_2)
+        .unwrap()
+        .values();
+    let focal = -(0.2f64.powi(2) * 0.8f64.ln()
+        + 0.5f64.powi(2) * 0.3f64.powi(2) * 0.7f64.ln()
+        + 0.1f64.powi(2) * 0.9f64.ln());
+    assert!(
+        (loss.focal as f64 - focal).abs() < 1e-6,
+        "{} vs {focal}",
+        loss.focal
+    );
+    assert_eq!(loss.box_l1, 0.0);
+}
+
+#[test]
+fn centernet_loss_of_an_image_without_objects() {
+    let p = CenterNetParams::default();
+    let targets = centernet::encode(&[], 2, (32, 32), &p).unwrap();
+    let device = autodiff();
+    let batch = centernet::batch_targets(&[targets], &device).unwrap();
+    assert_eq!((batch.positives, batch.boxes), (0, 0));
+    let heat = Tensor::<4>::zeros([1, 2, 8, 8], &device)
+        .add_scalar(0.1)
+        .require_grad();
+    let ltrb = Tensor::<4>::zeros([1, 4, 8, 8], &device).require_grad();
+    let loss = centernet::loss(heat.clone(), ltrb.clone(), &batch, &p).unwrap();
+    let parts = loss.values();
+    // 128 background cells, each -(0.1^2) ln 0.9, normalised by max(peaks, 1) = 1.
+    let expected = -128.0 * 0.01 * 0.9f32.ln();
+    assert!((parts.focal - expected).abs() < 1e-4, "{parts:?}");
+    assert_eq!(parts.box_l1, 0.0);
+    let grads = loss.total.backward();
+    let heat_grad = heat.grad(&grads).unwrap();
+    assert!(values(&heat_grad).iter().all(|g| *g > 0.0));
+    let ltrb_grad = ltrb.grad(&grads).unwrap();
+    assert!(values(&ltrb_grad).iter().all(|g| *g == 0.0));
 }
 
 #[test]
@@ -692,11 +771,10 @@ fn centernet_loss_is_near_zero_at_the_targets_and_gradients_point_to_them() {
     let grads = loss.total.backward();
     let heat_grad = values(&heat.grad(&grads).unwrap());
     let ltrb_grad = values(&ltrb.grad(&grads).unwrap());
-    let positive = values(&batch.positive);
     let target_heat = values(&batch.heat);
     assert!(heat_grad.iter().all(|g| g.is_finite()));
     for i in 0..heat_grad.len() {
-        if positive[i] == 1.0 {
+        if target_heat[i] == 1.0 {
             assert!(heat_grad[i] < 0.0, "peak {i}: {}", heat_grad[i]);
         } else if target_heat[i] == 0.0 {
             assert!(heat_grad[i] > 0.0, "background {i}: {}", heat_grad[i]);

@@ -98,6 +98,9 @@ pub struct CenterNetTargets {
     /// Objects whose ltrb a smaller object on the same cell replaced: they decode with that
     /// object's box (one ltrb per cell is all the model has).
     pub overwritten: Vec<usize>,
+    /// The `focal_beta` of the encoding parameters: [`batch_targets`] computes the background
+    /// weights `(1 - y)^beta` of the focal loss with it, once per batch.
+    pub focal_beta: f32,
 }
 
 /// Encodes `objects` (class, `[left, top, right, bottom]` in network-input pixels) of one
@@ -176,6 +179,7 @@ pub fn encode(
         mask,
         skipped,
         overwritten,
+        focal_beta: p.focal_beta,
     })
 }
 
@@ -220,7 +224,7 @@ fn draw_gaussian(
     }
 }
 
-/// Targets of a batch as tensors, NCHW.
+/// Targets of a batch as tensors, NCHW, with what the loss needs precomputed.
 #[derive(Clone, Debug)]
 pub struct CenterNetBatch {
     /// `[N, C, h, w]` heat-map targets.
@@ -229,33 +233,46 @@ pub struct CenterNetBatch {
     pub ltrb: Tensor<4>,
     /// `[N, 1, h, w]`: 1 where an ltrb target is set.
     pub mask: Tensor<4>,
-    /// `[N, C, h, w]`: 1 at the peaks (heat target 1).
-    pub positive: Tensor<4>,
+    /// `[N, C, h, w]`: the focal loss's background weights `(1 - y)^beta`, 0 at the peaks.
+    pub background_weight: Tensor<4>,
+    /// The beta `background_weight` was computed with.
+    pub focal_beta: f32,
+    /// Flat indices into `[N, C, h, w]` of the peaks (heat target 1).
+    pub peak_indices: Tensor<1, Int>,
+    /// Flat indices into `[N, 4, h, w]` of the 4 distances at every masked cell, and the
+    /// target values there.
+    pub box_indices: Tensor<1, Int>,
+    pub box_targets: Tensor<1>,
     /// Number of peaks in the batch (normalises the focal loss).
     pub positives: usize,
-    /// Number of ltrb targets in the batch (normalises the L1 loss).
+    /// Number of ltrb targets (cells) in the batch (normalises the L1 loss).
     pub boxes: usize,
     /// Heat-map grid `(h, w)`.
     pub grid_hw: (usize, usize),
 }
 
-/// Stacks per-image targets (all with the same classes and grid) into tensors on `device`.
+/// Stacks per-image targets (all with the same classes, grid and `focal_beta`) into tensors on
+/// `device`.
 pub fn batch_targets(
     targets: &[CenterNetTargets],
     device: &Device,
 ) -> Result<CenterNetBatch, HeadError> {
     let first = targets.first().ok_or(HeadError::EmptyBatch)?;
     let (c, (h, w)) = (first.num_classes, first.grid_hw);
+    let plane = h * w;
     let shape_of = |t: &CenterNetTargets| vec![t.num_classes, t.grid_hw.0, t.grid_hw.1];
     let n = targets.len();
-    let mut heat = Vec::with_capacity(n * c * h * w);
-    let mut ltrb = Vec::with_capacity(n * 4 * h * w);
-    let mut mask = Vec::with_capacity(n * h * w);
+    let beta = first.focal_beta;
+    let mut heat = Vec::with_capacity(n * c * plane);
+    let mut ltrb = Vec::with_capacity(n * 4 * plane);
+    let mut mask = Vec::with_capacity(n * plane);
+    let mut box_indices = Vec::new();
+    let mut box_targets = Vec::new();
     for (index, t) in targets.iter().enumerate() {
         let consistent = shape_of(t) == shape_of(first)
-            && t.heat.len() == c * h * w
-            && t.ltrb.len() == 4 * h * w
-            && t.mask.len() == h * w;
+            && t.heat.len() == c * plane
+            && t.ltrb.len() == 4 * plane
+            && t.mask.len() == plane;
         if !consistent {
             return Err(HeadError::TargetShape {
                 index,
@@ -263,28 +280,64 @@ pub fn batch_targets(
                 expected: shape_of(first),
             });
         }
+        if t.focal_beta != beta {
+            return Err(HeadError::Param {
+                name: "focal_beta",
+                value: t.focal_beta.to_string(),
+                reason: format!(
+                    "target {index} was encoded with another beta than the first ({beta})"
+                ),
+            });
+        }
+        for cell in (0..plane).filter(|&cell| t.mask[cell] > 0.0) {
+            for k in 0..4 {
+                box_indices.push(((index * 4 + k) * plane + cell) as i64);
+                box_targets.push(t.ltrb[k * plane + cell]);
+            }
+        }
         heat.extend_from_slice(&t.heat);
         ltrb.extend_from_slice(&t.ltrb);
         mask.extend_from_slice(&t.mask);
     }
-    let positive: Vec<f32> = heat
-        .iter()
-        .map(|&v| if v >= 1.0 { 1.0 } else { 0.0 })
+    let peak_indices: Vec<i64> = (0..heat.len())
+        .filter(|&i| heat[i] >= 1.0)
+        .map(|i| i as i64)
         .collect();
-    let positives = positive.iter().filter(|&&v| v > 0.0).count();
-    let boxes = mask.iter().filter(|&&v| v > 0.0).count();
+    let background_weight: Vec<f32> = heat.iter().map(|&y| background_weight(y, beta)).collect();
+    let positives = peak_indices.len();
+    let boxes = box_indices.len() / 4;
     let tensor = |data: Vec<f32>, channels: usize| {
         Tensor::<4>::from_data(TensorData::new(data, [n, channels, h, w]), device)
     };
+    let indices = |data: Vec<i64>| {
+        let len = data.len();
+        Tensor::<1, Int>::from_data(TensorData::new(data, [len]), device)
+    };
+    let box_count = box_targets.len();
     Ok(CenterNetBatch {
         heat: tensor(heat, c),
         ltrb: tensor(ltrb, 4),
         mask: tensor(mask, 1),
-        positive: tensor(positive, c),
+        background_weight: tensor(background_weight, c),
+        focal_beta: beta,
+        peak_indices: indices(peak_indices),
+        box_indices: indices(box_indices),
+        box_targets: Tensor::from_data(TensorData::new(box_targets, [box_count]), device),
         positives,
         boxes,
         grid_hw: (h, w),
     })
+}
+
+/// `(1 - y)^beta` off the peaks, 0 at them.
+fn background_weight(y: f32, beta: f32) -> f32 {
+    if y >= 1.0 {
+        0.0
+    } else if y == 0.0 {
+        1.0
+    } else {
+        (1.0 - y).powf(beta)
+    }
 }
 
 /// The CenterNet loss and its parts, each a one-element tensor.
@@ -331,37 +384,57 @@ pub fn loss(
     p.validate()?;
     check_shape("heat", heat.dims(), batch.heat.dims())?;
     check_shape("ltrb", ltrb.dims(), batch.ltrb.dims())?;
+    let [n, c, h, w] = heat.dims();
 
+    // Full-size work is kept to a few element-wise passes (a 80-class 128x128 map is 1.3 M
+    // values per image); peaks and box cells are gathered first.
     let probability = heat.clamp(HEAT_CLAMP, 1.0 - HEAT_CLAMP);
-    let complement = probability.clone().neg().add_scalar(1.0);
-    let at_peaks = probability
-        .clone()
-        .log()
-        .mul(complement.clone().powf_scalar(p.focal_alpha))
-        .mul(batch.positive.clone());
-    let penalty = batch
-        .heat
+    let background_weight = if batch.focal_beta == p.focal_beta {
+        batch.background_weight.clone()
+    } else {
+        let peaks = batch.heat.clone().greater_equal_scalar(1.0);
+        batch
+            .heat
+            .clone()
+            .neg()
+            .add_scalar(1.0)
+            .powf_scalar(p.focal_beta)
+            .mask_fill(peaks, 0.0)
+    };
+    let background = probability
         .clone()
         .neg()
-        .add_scalar(1.0)
-        .powf_scalar(p.focal_beta)
-        .mul(batch.positive.clone().neg().add_scalar(1.0));
-    let elsewhere = complement
-        .log()
-        .mul(probability.powf_scalar(p.focal_alpha))
-        .mul(penalty);
+        .log1p()
+        .mul(probability.clone().powf_scalar(p.focal_alpha))
+        .mul(background_weight)
+        .sum();
+    let at_peaks = if batch.positives > 0 {
+        let peak = probability
+            .reshape([n * c * h * w])
+            .select(0, batch.peak_indices.clone());
+        peak.clone()
+            .log()
+            .mul(peak.neg().add_scalar(1.0).powf_scalar(p.focal_alpha))
+            .sum()
+    } else {
+        background.zeros_like()
+    };
     let focal = at_peaks
-        .sum()
-        .add(elsewhere.sum())
+        .add(background)
         .neg()
         .div_scalar(batch.positives.max(1) as f32);
 
-    let box_l1 = ltrb
-        .sub(batch.ltrb.clone())
-        .abs()
-        .mul(batch.mask.clone().repeat_dim(1, 4))
-        .sum()
-        .div_scalar((4 * batch.boxes.max(1) * p.stride) as f32);
+    let box_l1 = if batch.boxes > 0 {
+        ltrb.reshape([n * 4 * h * w])
+            .select(0, batch.box_indices.clone())
+            .sub(batch.box_targets.clone())
+            .abs()
+            .sum()
+            .div_scalar((4 * batch.boxes * p.stride) as f32)
+    } else {
+        // No boxes: zero, still connected to `ltrb` so that it gets a (zero) gradient.
+        ltrb.sum().mul_scalar(0.0)
+    };
 
     let total = focal
         .clone()
