@@ -372,7 +372,8 @@ impl CenterNetLoss {
 /// ends the heat map in a sigmoid) and `ltrb` `[N, 4, h, w]` (input pixels) against `batch`.
 ///
 /// - focal: CornerNet's penalty-reduced focal loss, `-(sum over peaks of (1-p)^a log p + sum
-///   elsewhere of (1-y)^b p^a log(1-p)) / peaks`, with `p` clamped to `[1e-4, 1 - 1e-4]`;
+///   elsewhere of (1-y)^b p^a log(1-p)) / max(peaks, 1)`, with `p` clamped to
+///   `[1e-4, 1 - 1e-4]`;
 /// - box_l1: mean absolute ltrb error over the 4 distances of every target cell, in grid cells
 ///   (input pixels / stride), so that `box_weight` = 0.1 weighs it as CenterNet weighs sizes.
 pub fn loss(
