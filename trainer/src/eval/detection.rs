@@ -70,6 +70,51 @@ pub struct DetectionReport {
     pub per_class: Vec<ClassAp>,
 }
 
+impl DetectionReport {
+    /// A text table: one row per class with ground truth (name from `names`, else `class N`):
+    /// AP50, AP 0.5:0.95, VOC AP and the object count; then the mAPs.
+    pub fn table(&self, names: &[String]) -> String {
+        use std::fmt::Write as _;
+        let name = |c: usize| {
+            names
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| format!("class {c}"))
+        };
+        let rows: Vec<&ClassAp> = self.per_class.iter().filter(|c| c.gt_count > 0).collect();
+        let width = rows
+            .iter()
+            .map(|c| name(c.class).chars().count())
+            .chain([5])
+            .max()
+            .unwrap_or(5);
+        let voc = format!("VOC@{}", self.voc_iou);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>6}  {:>9}  {:>8}  {:>7}",
+            "class", "AP50", "AP50:95", voc, "objects"
+        );
+        for c in rows {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>6.4}  {:>9.4}  {:>8.4}  {:>7}",
+                name(c.class),
+                c.ap50,
+                c.ap,
+                c.voc_ap,
+                c.gt_count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "mAP50 {:.4}  mAP50:95 {:.4}  mAP75 {:.4}  {voc} mAP {:.4}",
+            self.map50, self.map50_95, self.map75, self.voc_map
+        );
+        out
+    }
+}
+
 /// COCO's ten IoU thresholds 0.5:0.05:0.95, computed as numpy's `linspace` does (bit-exact).
 fn coco_iou_thresholds() -> [f64; 10] {
     let step = (0.95f64 - 0.5) / 9.0;

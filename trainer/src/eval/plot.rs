@@ -527,7 +527,7 @@ pub fn confusion_matrix(
     let side = cell * n as i32;
     pic.canvas()
         .draw_rect(left - 1, top - 1, side + 2, side + 2, 1, BLACK);
-    pic.text_centred(left + side / 2, MATRIX_TITLE as i32 - 14, "predicted", 2);
+    pic.text_centred(left + side / 2, top + side + 10, "predicted", 2);
     pic.canvas().draw_text_rotated(
         6,
         top + side / 2 - Canvas::text_size("true", 2).0 as i32 / 2,
@@ -578,7 +578,14 @@ pub fn scatter(
         let color = class_color(i as u32);
         pic.canvas().fill_rect(px - 4, py - 4, 9, 9, color);
         pic.canvas().draw_rect(px - 4, py - 4, 9, 9, 1, BLACK);
-        pic.text(px + 8, py - 8, label, 2);
+        // Labels go right of their point unless they would leave the picture.
+        let (tw, _) = Canvas::text_size(label, 2);
+        let lx = if px + 8 + tw as i32 > PLOT_WIDTH as i32 {
+            px - 8 - tw as i32
+        } else {
+            px + 8
+        };
+        pic.text(lx, py - 8, label, 2);
     }
     pic.save(path)
 }
