@@ -665,6 +665,17 @@ fn pr_curve_plot_has_one_curve_per_class() {
     assert!(xs.iter().max().unwrap() - xs.iter().min().unwrap() > 500);
     // Legend text on the right.
     assert!(dark_pixels(&img, 700, PLOT_TOP, PLOT_WIDTH, PLOT_HEIGHT) > 300);
+    // 80 classes: the legend ends with "+N more" instead of running off the picture.
+    let mut many = Vec::new();
+    for k in 0..80 {
+        let mut c = report.per_class[k % 4].clone();
+        c.class = k;
+        many.push(c);
+    }
+    let names: Vec<String> = (0..80).map(|k| format!("class number {k}")).collect();
+    let path = temp_dir("pr").join("pr80.png");
+    pr_curves(&path, &many, &names).unwrap();
+    assert_eq!(read_png(&path).dimensions(), (PLOT_WIDTH, PLOT_HEIGHT));
 }
 
 #[test]
@@ -686,6 +697,25 @@ fn confusion_matrix_plot_is_a_heat_map_with_counts() {
     assert!(confusion_matrix(&path, &[], &names).is_err());
     let size80 = confusion_matrix_size(80);
     assert!(size80.0 > w && size80.0 < 3000);
+    // Digits-sized: 10 classes, 500 samples each, three-digit counts.
+    let digits: Vec<Vec<usize>> = (0..10)
+        .map(|t| {
+            (0..10)
+                .map(|p| {
+                    if p == t {
+                        480
+                    } else {
+                        usize::from(p == (t + 1) % 10) * 20
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = (0..10).map(|d| format!("digit {d}")).collect();
+    let path = temp_dir("confusion").join("digits.png");
+    confusion_matrix(&path, &digits, &names).unwrap();
+    let img = read_png(&path);
+    assert_eq!((img.width(), img.height()), confusion_matrix_size(10));
 }
 
 #[test]

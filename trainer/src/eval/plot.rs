@@ -348,7 +348,8 @@ pub fn training_curves(path: &Path, epochs: &[EpochRecord]) -> Result<(), EvalEr
 
 /// Precision-recall curves, one per class with ground truth and a curve, coloured by
 /// `nvtl_core::draw::class_color(class)`; the legend on the right lists each class's name
-/// (`names[class]`, else `class N`) with its AP50, best first (as many as fit, then "+N more").
+/// (`names[class]`, else `class N`; up to 17 characters) with its AP50, best first (as many
+/// as fit, then "+N more").
 /// [`PLOT_WIDTH`] x [`PLOT_HEIGHT`]; the plot area spans x 90..650.
 pub fn pr_curves(path: &Path, per_class: &[ClassAp], names: &[String]) -> Result<(), EvalError> {
     let mut drawn: Vec<&ClassAp> = per_class
@@ -409,7 +410,7 @@ pub fn pr_curves(path: &Path, per_class: &[ClassAp], names: &[String]) -> Result
             .get(class.class)
             .cloned()
             .unwrap_or_else(|| format!("class {}", class.class));
-        let short: String = name.chars().take(24).collect();
+        let short: String = name.chars().take(17).collect();
         pic.canvas().draw_line(
             x as f32,
             y as f32 + 7.0,
