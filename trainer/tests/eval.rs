@@ -695,6 +695,7 @@ fn confusion_matrix_plot_is_a_heat_map_with_counts() {
     assert!(dark_pixels(&img, 0, 0, 150, h) > 100, "row names");
     assert!(confusion_matrix(&path, &[vec![1, 2]], &names).is_err());
     assert!(confusion_matrix(&path, &[], &names).is_err());
+    assert!(confusion_matrix(&path, &vec![vec![0; 500]; 500], &names).is_err());
     let size80 = confusion_matrix_size(80);
     assert!(size80.0 > w && size80.0 < 3000);
     // Digits-sized: 10 classes, 500 samples each, three-digit counts.

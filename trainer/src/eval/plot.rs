@@ -354,7 +354,7 @@ pub fn training_curves(path: &Path, epochs: &[EpochRecord]) -> Result<(), EvalEr
 pub fn pr_curves(path: &Path, per_class: &[ClassAp], names: &[String]) -> Result<(), EvalError> {
     let mut drawn: Vec<&ClassAp> = per_class
         .iter()
-        .filter(|c| c.gt_count > 0 && !c.recall.is_empty())
+        .filter(|c| c.gt_count > 0 && !c.recall.is_empty() && !c.precision.is_empty())
         .collect();
     if drawn.is_empty() {
         return Err(EvalError::NothingToPlot(format!(
@@ -438,6 +438,9 @@ const MATRIX_LABEL: u32 = 150;
 const MATRIX_MARGIN: u32 = 40;
 const MATRIX_TITLE: u32 = 50;
 
+/// The most classes [`confusion_matrix`] draws (then about 3000 px square).
+pub const MATRIX_MAX_CLASSES: usize = 200;
+
 /// The size in pixels of [`confusion_matrix`]'s picture for `classes` classes.
 pub fn confusion_matrix_size(classes: usize) -> (u32, u32) {
     let side = cell_size(classes) * classes as u32;
@@ -450,13 +453,20 @@ pub fn confusion_matrix_size(classes: usize) -> (u32, u32) {
 /// A confusion matrix heat map: row = true class, column = predicted class; cell colour from
 /// white (0) to dark blue (the row's whole support), the count written in each cell that is
 /// large enough; class names (from `names`, else the index) along both axes.
-/// Size: [`confusion_matrix_size`]. Errors: an empty or non-square matrix.
+/// Size: [`confusion_matrix_size`]. Errors: an empty or non-square matrix, or more than
+/// [`MATRIX_MAX_CLASSES`] classes.
 pub fn confusion_matrix(
     path: &Path,
     matrix: &[Vec<usize>],
     names: &[String],
 ) -> Result<(), EvalError> {
     let n = matrix.len();
+    if n > MATRIX_MAX_CLASSES {
+        return Err(EvalError::NothingToPlot(format!(
+            "{}: {n} classes are more than a confusion matrix picture holds ({MATRIX_MAX_CLASSES})",
+            path.display()
+        )));
+    }
     if n == 0 {
         return Err(EvalError::NothingToPlot(format!(
             "{}: empty confusion matrix",
