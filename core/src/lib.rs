@@ -6,6 +6,7 @@ pub mod backend;
 pub mod cluster;
 pub mod config;
 pub mod decode;
+pub mod draw;
 pub mod engine;
 pub mod model;
 pub mod objects;
