@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nvtl_core::config::InferConfig;
+use nvtl_core::draw::{class_color, Canvas, PackedRgbFormat};
 use nvtl_core::engine::InferResult;
 use nvtl_core::model::read_onnx;
 use nvtl_trainer::data;
@@ -82,9 +83,7 @@ pub struct EvalArgs {
 
 pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
     let spec = Spec::load(&args.spec, &args.set)?;
-    let bundle = args
-        .model
-        .unwrap_or_else(|| spec.export.dir.join("bundle"));
+    let bundle = args.model.unwrap_or_else(|| spec.export.dir.join("bundle"));
     let (_, val) = data::load_from_spec(&spec.dataset)?;
     if val.samples.is_empty() {
         bail!("the spec's dataset has no validation images (set dataset.val or dataset.val_split)");
@@ -140,10 +139,15 @@ pub struct ExportArgs {
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let spec = Spec::load(&args.spec, &args.set)?;
     let from = args.from.unwrap_or_else(|| spec.export.dir.clone());
-    let ckpt = checkpoint::load(&from)?
-        .with_context(|| format!("{} has no checkpoint: run trainer finetune first", from.display()))?;
+    let ckpt = checkpoint::load(&from)?.with_context(|| {
+        format!(
+            "{} has no checkpoint: run trainer finetune first",
+            from.display()
+        )
+    })?;
     let start_bundle = train::resolve_model(&spec)?;
-    let base = InferConfig::from_file(&nvtl_trainer::runner::bundle_config_path(&start_bundle))?.config;
+    let base =
+        InferConfig::from_file(&nvtl_trainer::runner::bundle_config_path(&start_bundle))?.config;
     let proto = read_onnx(&ckpt.model)?.proto;
     let dest = args
         .out
@@ -189,16 +193,40 @@ pub struct InferArgs {
 
 fn is_video(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("avi" | "mp4" | "mkv" | "mov" | "webm" | "mpg" | "mpeg" | "ts" | "h264" | "h265")
     )
 }
 
 fn is_image(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("png" | "jpg" | "jpeg" | "bmp" | "ppm" | "pgm" | "tif" | "tiff" | "webp")
     )
+}
+
+/// A box `[left, top, width, height]` in the class's colour with its label above it, as
+/// nvtlosd draws them.
+fn draw_labelled_box(image: &mut image::RgbImage, class_id: u32, b: [f32; 4], text: &str) {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let mut canvas = Canvas {
+        data: image.as_mut(),
+        width,
+        height,
+        stride: width * 3,
+        format: PackedRgbFormat::Rgb,
+    };
+    let color = class_color(class_id);
+    canvas.draw_rect(b[0] as i32, b[1] as i32, b[2] as i32, b[3] as i32, 2, color);
+    let (_, text_height) = Canvas::text_size(text, 1);
+    let y = (b[1] as i32 - text_height as i32).max(0);
+    canvas.draw_text(b[0] as i32, y, text, 1, [255, 255, 255, 255], Some(color));
 }
 
 pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
@@ -218,7 +246,10 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
             found.sort();
             images.extend(found);
         } else if is_video(input) {
-            let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let frames = args.out.join("frames").join(stem);
             let n = data::frames::extract_frames(input, &frames, args.every, None, &|_, _| {})
                 .with_context(|| format!("reading frames of {}", input.display()))?;
@@ -244,7 +275,10 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
     for path in &images {
         let image = read_rgb(path)?;
         let result = runner.run_rgb(&image, &path.display().to_string())?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut canvas = image.clone();
         let mut kitti = String::new();
         match &result {
@@ -261,7 +295,12 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
                         b.top + b.height,
                         o.confidence
                     ));
-                    nvtl_core::draw::draw_labelled_box(&mut canvas, o.class_id, [b.left, b.top, b.width, b.height], &format!("{label} {:.2}", o.confidence));
+                    draw_labelled_box(
+                        &mut canvas,
+                        o.class_id,
+                        [b.left, b.top, b.width, b.height],
+                        &format!("{label} {:.2}", o.confidence),
+                    );
                 }
                 objects_total += objects.len();
             }
@@ -269,12 +308,20 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
                 for a in attributes {
                     let label = a.label.clone().unwrap_or_else(|| a.class_id.to_string());
                     println!("{}: {label} {:.3}", path.display(), a.probability);
-                    nvtl_core::draw::draw_labelled_box(&mut canvas, a.class_id, [0.0, 0.0, image.width() as f32, image.height() as f32], &format!("{label} {:.2}", a.probability));
+                    draw_labelled_box(
+                        &mut canvas,
+                        a.class_id,
+                        [0.0, 0.0, image.width() as f32, image.height() as f32],
+                        &format!("{label} {:.2}", a.probability),
+                    );
                 }
             }
             other => bail!("{}: the model produced {other:?}", path.display()),
         }
-        nvtl_trainer::fsutil::write_atomic(&labels_dir.join(format!("{stem}.txt")), kitti.as_bytes())?;
+        nvtl_trainer::fsutil::write_atomic(
+            &labels_dir.join(format!("{stem}.txt")),
+            kitti.as_bytes(),
+        )?;
         canvas
             .save(annotated_dir.join(format!("{stem}.png")))
             .with_context(|| format!("writing the annotated {stem}.png"))?;

@@ -113,10 +113,11 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<ExitCode> {
             }
             let progress = bar(quiet);
             progress.set_length(files.len() as u64);
-            let report = data::pseudo::pseudo_label(&model, &files, &classes, threshold, &out, &|done| {
-                progress.set_position(done as u64)
-            })
-            .with_context(|| format!("pseudo-labelling with {}", model.display()))?;
+            let report =
+                data::pseudo::pseudo_label(&model, &files, &classes, threshold, &out, &|done| {
+                    progress.set_position(done as u64)
+                })
+                .with_context(|| format!("pseudo-labelling with {}", model.display()))?;
             progress.finish_and_clear();
             println!("{report}");
         }

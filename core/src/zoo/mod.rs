@@ -223,7 +223,11 @@ pub fn pull_with(
     };
     write(BUNDLE_ONNX, &onnx)?;
     // nvinfer reads a classifier's labels as one line per output layer, separated by ';'.
-    let separator = if model.task == Task::Classifier { ";" } else { "\n" };
+    let separator = if model.task == Task::Classifier {
+        ";"
+    } else {
+        "\n"
+    };
     let mut labels_txt = labels.join(separator);
     labels_txt.push('\n');
     write(BUNDLE_LABELS, labels_txt.as_bytes())?;
@@ -342,7 +346,8 @@ fn convert(
         Converter::TorchvisionMobilenetV2 => match external {
             Some(convert) => convert(model, files).map_err(onnx_err),
             None => Err(onnx_err(
-                "this converter is part of the trainer: pull the model with `trainer zoo pull`".into(),
+                "this converter is part of the trainer: pull the model with `trainer zoo pull`"
+                    .into(),
             )),
         },
     }

@@ -14,10 +14,10 @@ use nvtl_core::backend::BackendKind;
 use nvtl_core::config::{ConfigError, InferConfig, ProcessMode};
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 
-use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes};
 use super::settings::{format_class_ids, parse_class_ids, Settings};
 use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
+use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

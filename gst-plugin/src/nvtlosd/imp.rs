@@ -7,7 +7,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use super::draw::{class_color, Canvas, PackedRgbFormat};
+use nvtl_core::draw::{class_color, Canvas, PackedRgbFormat};
 use crate::meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {

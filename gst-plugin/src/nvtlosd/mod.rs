@@ -4,8 +4,6 @@
 use gst::glib;
 use gst::prelude::*;
 
-pub mod draw;
-pub mod font;
 mod imp;
 
 glib::wrapper! {

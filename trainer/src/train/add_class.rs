@@ -12,7 +12,9 @@ use crate::runner::BundleRunner;
 use crate::spec::{Spec, Task};
 use nvtl_core::engine::InferResult;
 
-use super::{read_labels, resolve_model, train_on, Distillation, FinetuneOptions, FinetuneReport, TrainError};
+use super::{
+    read_labels, resolve_model, train_on, Distillation, FinetuneOptions, FinetuneReport, TrainError,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddClassMethod {
@@ -36,14 +38,17 @@ pub fn merged_classes(old: &[String], dataset: &[String]) -> Vec<String> {
     classes
 }
 
-pub fn add_class(spec: &Spec, method: AddClassMethod, options: &FinetuneOptions) -> Result<FinetuneReport, TrainError> {
+pub fn add_class(
+    spec: &Spec,
+    method: AddClassMethod,
+    options: &FinetuneOptions,
+) -> Result<FinetuneReport, TrainError> {
     let bundle = resolve_model(spec)?;
     let config_path = crate::runner::bundle_config_path(&bundle);
     let config = nvtl_core::config::InferConfig::from_file(&config_path)?.config;
-    let labels_path = config
-        .labelfile_path
-        .clone()
-        .ok_or_else(|| TrainError::Invalid(format!("{}: no labelfile-path", config_path.display())))?;
+    let labels_path = config.labelfile_path.clone().ok_or_else(|| {
+        TrainError::Invalid(format!("{}: no labelfile-path", config_path.display()))
+    })?;
     let old = read_labels(&labels_path)?;
 
     // The dataset's own class names first, then the merged list in the model's order.
@@ -82,24 +87,30 @@ pub fn add_class(spec: &Spec, method: AddClassMethod, options: &FinetuneOptions)
             }
         }
         AddClassMethod::Naive => {}
-        AddClassMethod::Distill => match spec.model.task {
-            Task::Classifier => {
-                let onnx = config
-                    .onnx_file
-                    .clone()
-                    .ok_or_else(|| TrainError::Invalid(format!("{}: no onnx-file", config_path.display())))?;
-                options.distill = Some(Distillation {
-                    teacher_onnx: onnx,
-                    old_classes: old.len(),
-                    weight: DISTILL_WEIGHT,
-                    temperature: DISTILL_TEMPERATURE,
-                });
+        AddClassMethod::Distill => {
+            match spec.model.task {
+                Task::Classifier => {
+                    let onnx = config.onnx_file.clone().ok_or_else(|| {
+                        TrainError::Invalid(format!("{}: no onnx-file", config_path.display()))
+                    })?;
+                    options.distill = Some(Distillation {
+                        teacher_onnx: onnx,
+                        old_classes: old.len(),
+                        weight: DISTILL_WEIGHT,
+                        temperature: DISTILL_TEMPERATURE,
+                    });
+                }
+                Task::CenterNet | Task::DetectNetV2 => {
+                    let added = pseudo_label_old_classes(
+                        &bundle,
+                        &mut train_set,
+                        old.len(),
+                        config.class_attrs.all.pre_cluster_threshold,
+                    )?;
+                    tracing::info!("the old model labelled {added} objects of its classes on the training images");
+                }
             }
-            Task::CenterNet | Task::DetectNetV2 => {
-                let added = pseudo_label_old_classes(&bundle, &mut train_set, old.len(), config.class_attrs.all.pre_cluster_threshold)?;
-                tracing::info!("the old model labelled {added} objects of its classes on the training images");
-            }
-        },
+        }
     }
     train_on(&spec, &options, train_set, val_set)
 }
@@ -112,13 +123,21 @@ fn has_class(set: &Dataset, class: usize) -> bool {
 
 /// Adds the teacher's detections of its classes (ids below `old_classes`, at its own
 /// threshold) to every training image; returns how many objects were added.
-fn pseudo_label_old_classes(bundle: &std::path::Path, set: &mut Dataset, old_classes: usize, threshold: f32) -> Result<usize, TrainError> {
+fn pseudo_label_old_classes(
+    bundle: &std::path::Path,
+    set: &mut Dataset,
+    old_classes: usize,
+    threshold: f32,
+) -> Result<usize, TrainError> {
     let mut teacher = BundleRunner::open(bundle, 0)?;
     let mut added = 0;
     for sample in &mut set.samples {
         let (_, result) = teacher.run_file(&sample.image)?;
         let InferResult::Objects(objects) = result else {
-            return Err(TrainError::Invalid(format!("{}: the old model is not a detector", bundle.display())));
+            return Err(TrainError::Invalid(format!(
+                "{}: the old model is not a detector",
+                bundle.display()
+            )));
         };
         for o in objects {
             if (o.class_id as usize) < old_classes && o.confidence >= threshold {

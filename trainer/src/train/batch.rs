@@ -48,7 +48,8 @@ fn prepare(
             reason: e.to_string(),
         })?
         .to_rgb8();
-    let mut boxes: Vec<(usize, [f32; 4])> = sample.objects.iter().map(|o| (o.class, o.bbox)).collect();
+    let mut boxes: Vec<(usize, [f32; 4])> =
+        sample.objects.iter().map(|o| (o.class, o.bbox)).collect();
     let image = match augmenter {
         Some(augmenter) => {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -69,9 +70,9 @@ fn prepare(
     let mut input = vec![0.0; params.tensor_len()];
     let transform = preprocess::preprocess(&frame, Rect::full(width, height), params, &mut input)
         .map_err(|e| BatchError::Preprocess {
-            path,
-            reason: e.to_string(),
-        })?;
+        path,
+        reason: e.to_string(),
+    })?;
     let objects = boxes
         .into_iter()
         .map(|(class, b)| {
@@ -120,7 +121,11 @@ pub fn make_batch(
         input.extend_from_slice(&p.input);
         objects.push(p.objects);
     }
-    let (c, h, w) = (params.channels(), params.network_height, params.network_width);
+    let (c, h, w) = (
+        params.channels(),
+        params.network_height,
+        params.network_width,
+    );
     let shape = match params.order {
         nvtl_core::config::TensorOrder::Nchw => [samples.len(), c, h, w],
         nvtl_core::config::TensorOrder::Nhwc => [samples.len(), h, w, c],
@@ -128,7 +133,10 @@ pub fn make_batch(
     Ok(Batch {
         input,
         shape,
-        labels: samples.iter().map(|s| s.label.unwrap_or(usize::MAX)).collect(),
+        labels: samples
+            .iter()
+            .map(|s| s.label.unwrap_or(usize::MAX))
+            .collect(),
         objects,
     })
 }

@@ -56,7 +56,12 @@ pub fn checkpoint_dir(out: &Path) -> PathBuf {
 }
 
 /// Writes a checkpoint (replacing the previous one).
-pub fn save(out: &Path, model_onnx: &[u8], optimizer: &[u8], state: &LoopState) -> Result<(), CheckpointError> {
+pub fn save(
+    out: &Path,
+    model_onnx: &[u8],
+    optimizer: &[u8],
+    state: &LoopState,
+) -> Result<(), CheckpointError> {
     let staged = StagedDir::new(&checkpoint_dir(out))?;
     staged.write(MODEL_FILE, model_onnx)?;
     staged.write(OPTIMIZER_FILE, optimizer)?;
@@ -87,8 +92,8 @@ pub fn load(out: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     let text = std::fs::read(&state_path).map_err(|e| corrupt(format!("{STATE_FILE}: {e}")))?;
     let state: LoopState =
         serde_json::from_slice(&text).map_err(|e| corrupt(format!("{STATE_FILE}: {e}")))?;
-    let optimizer =
-        std::fs::read(dir.join(OPTIMIZER_FILE)).map_err(|e| corrupt(format!("{OPTIMIZER_FILE}: {e}")))?;
+    let optimizer = std::fs::read(dir.join(OPTIMIZER_FILE))
+        .map_err(|e| corrupt(format!("{OPTIMIZER_FILE}: {e}")))?;
     let model = dir.join(MODEL_FILE);
     if !model.is_file() {
         return Err(corrupt(format!("{MODEL_FILE} is missing")));

@@ -65,7 +65,7 @@ pub enum TrainError {
     #[error(transparent)]
     Run(#[from] crate::runner::RunError),
     #[error(transparent)]
-    Plot(#[from] crate::eval::plot::PlotError),
+    Eval(#[from] crate::eval::EvalError),
     #[error("the optimizer state in {path} does not load: {reason}")]
     Optimizer { path: PathBuf, reason: String },
     #[error("cannot resume from {path}: {reason}")]
@@ -160,7 +160,10 @@ fn read_labels(path: &Path) -> Result<Vec<String>, TrainError> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // A classifier's labels are one ';'-separated line; a detector's one per line.
     let names: Vec<String> = if labels.len() == 1 {
-        text.trim_end().split(';').map(|s| s.trim().to_string()).collect()
+        text.trim_end()
+            .split(';')
+            .map(|s| s.trim().to_string())
+            .collect()
     } else {
         text.lines().map(|l| l.trim().to_string()).collect()
     };
@@ -189,10 +192,9 @@ pub fn start_model(spec: &Spec, classes: &[String]) -> Result<StartModel, TrainE
         .onnx_file
         .clone()
         .ok_or_else(|| TrainError::Invalid(format!("{}: no onnx-file", config_path.display())))?;
-    let labels_path = config
-        .labelfile_path
-        .clone()
-        .ok_or_else(|| TrainError::Invalid(format!("{}: no labelfile-path", config_path.display())))?;
+    let labels_path = config.labelfile_path.clone().ok_or_else(|| {
+        TrainError::Invalid(format!("{}: no labelfile-path", config_path.display()))
+    })?;
     let labels = read_labels(&labels_path)?;
     let mut proto = read_onnx(&onnx_path)?.proto;
     let graph = GraphModule::from_proto(&proto, &Device::flex())?;
@@ -220,24 +222,58 @@ pub fn start_model(spec: &Spec, classes: &[String]) -> Result<StartModel, TrainE
     }
     let sources = surgery::class_sources(&labels, classes);
     let unchanged = sources.len() == labels.len()
-        && sources.iter().enumerate().all(|(i, s)| *s == ClassSource::Old(i));
+        && sources
+            .iter()
+            .enumerate()
+            .all(|(i, s)| *s == ClassSource::Old(i));
     if !unchanged {
         let outputs = head_outputs(&config, &proto);
         let seed = spec.train.seed;
         match spec.model.task {
             Task::Classifier => {
-                surgery::set_classes(&mut proto, &outputs[0], labels.len(), 1, &sources, NewChannelInit { bias: 0.0, seed })?;
+                surgery::set_classes(
+                    &mut proto,
+                    &outputs[0],
+                    labels.len(),
+                    1,
+                    &sources,
+                    NewChannelInit { bias: 0.0, seed },
+                )?;
             }
             Task::CenterNet => {
                 // New heat-map channels start at CenterNet's prior probability 0.1.
-                surgery::set_classes(&mut proto, &outputs[0], labels.len(), 1, &sources, NewChannelInit { bias: -2.19, seed })?;
+                surgery::set_classes(
+                    &mut proto,
+                    &outputs[0],
+                    labels.len(),
+                    1,
+                    &sources,
+                    NewChannelInit { bias: -2.19, seed },
+                )?;
             }
             Task::DetectNetV2 => {
-                surgery::set_classes(&mut proto, &outputs[0], labels.len(), 1, &sources, NewChannelInit { bias: -2.19, seed })?;
-                surgery::set_classes(&mut proto, &outputs[1], labels.len(), 4, &sources, NewChannelInit { bias: 0.0, seed })?;
+                surgery::set_classes(
+                    &mut proto,
+                    &outputs[0],
+                    labels.len(),
+                    1,
+                    &sources,
+                    NewChannelInit { bias: -2.19, seed },
+                )?;
+                surgery::set_classes(
+                    &mut proto,
+                    &outputs[1],
+                    labels.len(),
+                    4,
+                    &sources,
+                    NewChannelInit { bias: 0.0, seed },
+                )?;
             }
         }
-        let kept = sources.iter().filter(|s| matches!(s, ClassSource::Old(_))).count();
+        let kept = sources
+            .iter()
+            .filter(|s| matches!(s, ClassSource::Old(_)))
+            .count();
         tracing::info!(
             "class channels: {} classes, {kept} keep the pretrained weights, {} start fresh",
             classes.len(),
@@ -325,7 +361,12 @@ fn batch_loss(
         Task::Classifier => {
             let out = next("classifier")?.into_rank::<2>()?;
             let probabilities = heads::classifier::looks_like_probabilities(&out);
-            heads::classifier::loss(out, &batch.labels, spec.head.label_smoothing as f32, probabilities)?
+            heads::classifier::loss(
+                out,
+                &batch.labels,
+                spec.head.label_smoothing as f32,
+                probabilities,
+            )?
         }
         Task::CenterNet => {
             let heat = next("heat-map")?.into_rank::<4>()?;
@@ -383,7 +424,11 @@ fn progress_bar(quiet: bool, len: u64) -> indicatif::ProgressBar {
 }
 
 /// Runs `trainer finetune` for a spec file.
-pub fn finetune(spec_path: &Path, overrides: &[String], options: &FinetuneOptions) -> Result<FinetuneReport, TrainError> {
+pub fn finetune(
+    spec_path: &Path,
+    overrides: &[String],
+    options: &FinetuneOptions,
+) -> Result<FinetuneReport, TrainError> {
     let spec = Spec::load(spec_path, overrides)?;
     run(&spec, options)
 }
@@ -401,8 +446,12 @@ pub fn train_on(
     train_set: Dataset,
     val_set: Dataset,
 ) -> Result<FinetuneReport, TrainError> {
-    let out = options.out.clone().unwrap_or_else(|| spec.export.dir.clone());
-    std::fs::create_dir_all(&out).map_err(|e| TrainError::Invalid(format!("creating {}: {e}", out.display())))?;
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| spec.export.dir.clone());
+    std::fs::create_dir_all(&out)
+        .map_err(|e| TrainError::Invalid(format!("creating {}: {e}", out.display())))?;
     crate::fsutil::write_atomic(&out.join("spec.resolved.toml"), spec.to_toml().as_bytes())
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
 
@@ -456,7 +505,10 @@ pub fn train_on(
     }
     if spec.model.freeze_depth > 0 {
         let n = model.freeze_depth(spec.model.freeze_depth as usize);
-        tracing::info!("froze {n} parameters of the first {} layers", spec.model.freeze_depth);
+        tracing::info!(
+            "froze {n} parameters of the first {} layers",
+            spec.model.freeze_depth
+        );
     }
     tracing::info!(
         "model: {} parameters, {} trainable; {} training images, {} validation images, classes {:?}",
@@ -516,7 +568,10 @@ pub fn train_on(
     let steps_this_run_start = state.global_step;
     let run_started = Instant::now();
 
-    let save_checkpoint = |model: &GraphModule, optim: &burn::optim::ModuleOptimizer, state: &LoopState| -> Result<(), TrainError> {
+    let save_checkpoint = |model: &GraphModule,
+                           optim: &burn::optim::ModuleOptimizer,
+                           state: &LoopState|
+     -> Result<(), TrainError> {
         let proto = model.to_proto()?;
         let optimizer = optim.into_bytes().map_err(|e| TrainError::Optimizer {
             path: checkpoint::checkpoint_dir(&out),
@@ -533,9 +588,17 @@ pub fn train_on(
         let bar = progress_bar(options.quiet, steps_per_epoch as u64);
         bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
         bar.set_position(state.batches_done as u64);
-        let epoch_started = Instant::now() - std::time::Duration::from_secs_f64(state.epoch_seconds);
-        for (b, chunk) in order.chunks(batch_size).enumerate().skip(state.batches_done) {
-            if options.max_steps.is_some_and(|m| state.global_step - steps_this_run_start >= m) {
+        let epoch_started =
+            Instant::now() - std::time::Duration::from_secs_f64(state.epoch_seconds);
+        for (b, chunk) in order
+            .chunks(batch_size)
+            .enumerate()
+            .skip(state.batches_done)
+        {
+            if options
+                .max_steps
+                .is_some_and(|m| state.global_step - steps_this_run_start >= m)
+            {
                 bar.abandon();
                 save_checkpoint(&model, &optim, &state)?;
                 return Ok(FinetuneReport {
@@ -544,18 +607,41 @@ pub fn train_on(
                     history: state.history,
                     metric_name,
                     best_metric: state.best_metric,
-                    images_per_second: images_per_second(&state, steps_this_run_start, batch_size, run_started),
+                    images_per_second: images_per_second(
+                        &state,
+                        steps_this_run_start,
+                        batch_size,
+                        run_started,
+                    ),
                 });
             }
-            let samples: Vec<&data::Sample> = chunk.iter().map(|&i| &train_set.samples[i]).collect();
-            let seeds: Vec<u64> = chunk.iter().map(|&i| sample_seed(spec.train.seed, epoch, i)).collect();
+            let samples: Vec<&data::Sample> =
+                chunk.iter().map(|&i| &train_set.samples[i]).collect();
+            let seeds: Vec<u64> = chunk
+                .iter()
+                .map(|&i| sample_seed(spec.train.seed, epoch, i))
+                .collect();
             let batch = batch::make_batch(&samples, &seeds, &params, augmenter, threads)?;
-            let input = Tensor::<4>::from_data(TensorData::new(batch.input.clone(), batch.shape), &device);
+            let input =
+                Tensor::<4>::from_data(TensorData::new(batch.input.clone(), batch.shape), &device);
             let forward = model.forward(input, Mode::Train)?;
             let student_out = forward.outputs.first().cloned();
-            let mut loss = batch_loss(task, spec, forward.outputs, &batch, classes.len(), input_hw, &device)?;
-            if let (Some(d), Some(teacher), Some(student_out)) = (&options.distill, &teacher, student_out) {
-                let plain = Tensor::<4>::from_data(TensorData::new(batch.input.clone(), batch.shape), &Device::flex());
+            let mut loss = batch_loss(
+                task,
+                spec,
+                forward.outputs,
+                &batch,
+                classes.len(),
+                input_hw,
+                &device,
+            )?;
+            if let (Some(d), Some(teacher), Some(student_out)) =
+                (&options.distill, &teacher, student_out)
+            {
+                let plain = Tensor::<4>::from_data(
+                    TensorData::new(batch.input.clone(), batch.shape),
+                    &Device::flex(),
+                );
                 let taught = teacher.forward(plain, Mode::Eval)?;
                 let teacher_probs = taught
                     .outputs
@@ -564,7 +650,8 @@ pub fn train_on(
                     .ok_or_else(|| TrainError::Invalid("the teacher has no output".into()))?
                     .into_rank::<2>()?;
                 let teacher_probs = Tensor::<2>::from_data(teacher_probs.into_data(), &device);
-                let kd = distillation_loss(student_out.into_rank::<2>()?, teacher_probs, d.temperature);
+                let kd =
+                    distillation_loss(student_out.into_rank::<2>()?, teacher_probs, d.temperature);
                 loss = loss + kd.mul_scalar(d.weight);
             }
             let loss_value = heads::scalar(&loss);
@@ -582,8 +669,13 @@ pub fn train_on(
             state.epoch_loss_sum += loss_value as f64;
             state.epoch_seconds = epoch_started.elapsed().as_secs_f64();
             bar.set_position(state.batches_done as u64);
-            bar.set_message(format!("loss {:.4}", state.epoch_loss_sum / state.batches_done as f64));
-            if spec.train.checkpoint_steps > 0 && state.global_step % spec.train.checkpoint_steps as usize == 0 {
+            bar.set_message(format!(
+                "loss {:.4}",
+                state.epoch_loss_sum / state.batches_done as f64
+            ));
+            if spec.train.checkpoint_steps > 0
+                && state.global_step % spec.train.checkpoint_steps as usize == 0
+            {
                 save_checkpoint(&model, &optim, &state)?;
             }
         }
@@ -604,14 +696,17 @@ pub fn train_on(
         } else {
             let candidate = out.join(".epoch-bundle");
             write_bundle(&candidate, &proto, &contents)?;
-            let validation = validate::validate(&candidate, &val_set, task, &spec.eval, options.quiet)?;
+            let validation =
+                validate::validate(&candidate, &val_set, task, &spec.eval, options.quiet)?;
             let _ = std::fs::remove_dir_all(&candidate);
             Some(validation.metric)
         };
         tracing::info!(
             "epoch {}/{epochs}: loss {train_loss:.4}{} in {seconds:.1} s",
             epoch + 1,
-            metric.map(|m| format!(", {metric_name} {m:.4}")).unwrap_or_default()
+            metric
+                .map(|m| format!(", {metric_name} {m:.4}"))
+                .unwrap_or_default()
         );
         state.history.push(EpochRecord {
             epoch: epoch + 1,
@@ -629,7 +724,10 @@ pub fn train_on(
             state.best_epoch = Some(epoch + 1);
             write_bundle(&best_dir, &proto, &contents)?;
         }
-        plot::training_curves(&out.join("training_curves.png"), &plot_records(&state.history, &metric_name))?;
+        plot::training_curves(
+            &out.join("training_curves.png"),
+            &plot_records(&state.history, &metric_name),
+        )?;
         state.epoch += 1;
         state.batches_done = 0;
         state.epoch_loss_sum = 0.0;
@@ -672,4 +770,3 @@ fn plot_records(history: &[EpochRecord], metric_name: &str) -> Vec<plot::EpochRe
         })
         .collect()
 }
-

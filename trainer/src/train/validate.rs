@@ -33,7 +33,13 @@ pub fn metric_name(task: Task) -> &'static str {
 }
 
 /// Runs `bundle` on every image of `set` and scores it.
-pub fn validate(bundle: &Path, set: &Dataset, task: Task, eval: &EvalSpec, quiet: bool) -> Result<Validation, TrainError> {
+pub fn validate(
+    bundle: &Path,
+    set: &Dataset,
+    task: Task,
+    eval: &EvalSpec,
+    quiet: bool,
+) -> Result<Validation, TrainError> {
     let threshold = eval.score_threshold as f32;
     let mut runner = BundleRunner::open_with(bundle, 0, |config| {
         if task != Task::Classifier {
@@ -55,7 +61,9 @@ pub fn validate(bundle: &Path, set: &Dataset, task: Task, eval: &EvalSpec, quiet
         let (_, result) = runner.run_file(&sample.image)?;
         match result {
             InferResult::Attributes(attributes) => {
-                let top = attributes.first().map_or(usize::MAX, |a| a.class_id as usize);
+                let top = attributes
+                    .first()
+                    .map_or(usize::MAX, |a| a.class_id as usize);
                 predicted_labels.push(top);
                 predictions.push(Vec::new());
             }
@@ -65,7 +73,11 @@ pub fn validate(bundle: &Path, set: &Dataset, task: Task, eval: &EvalSpec, quiet
                         .into_iter()
                         .map(|o| {
                             let b = o.bbox;
-                            (o.class_id as usize, [b.left, b.top, b.left + b.width, b.top + b.height], o.confidence)
+                            (
+                                o.class_id as usize,
+                                [b.left, b.top, b.left + b.width, b.top + b.height],
+                                o.confidence,
+                            )
                         })
                         .collect(),
                 );
@@ -83,8 +95,12 @@ pub fn validate(bundle: &Path, set: &Dataset, task: Task, eval: &EvalSpec, quiet
 
     let classes = set.classes.len();
     if task == Task::Classifier {
-        let truth: Vec<usize> = set.samples.iter().map(|s| s.label.unwrap_or(usize::MAX)).collect();
-        let report = ClassificationReport::new(&truth, &predicted_labels, classes);
+        let truth: Vec<usize> = set
+            .samples
+            .iter()
+            .map(|s| s.label.unwrap_or(usize::MAX))
+            .collect();
+        let report = crate::eval::classification::from_predictions(&truth, &predicted_labels, classes)?;
         return Ok(Validation {
             metric: report.accuracy,
             classification: Some(report),
@@ -113,8 +129,10 @@ pub fn validate(bundle: &Path, set: &Dataset, task: Task, eval: &EvalSpec, quiet
         }
     }
     let report = match eval.map {
-        MapMode::Voc => detection::evaluate_voc(&gt, &pred, classes, eval.iou),
-        MapMode::Coco => detection::evaluate_coco(&gt, &pred, classes, eval.max_detections as usize),
+        MapMode::Voc => detection::evaluate_voc(&gt, &pred, classes, eval.iou)?,
+        MapMode::Coco => {
+            detection::evaluate_coco(&gt, &pred, classes, eval.max_detections as usize)
+        }
     };
     let metric = match eval.map {
         MapMode::Voc => report.voc_map,
