@@ -5,8 +5,12 @@ mod common;
 
 use std::time::Instant;
 
+use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use nvtl_trainer::graph::{GraphModule, Mode};
+use nvtl_core::model::builder::{attr_float, attr_int, attr_ints, attr_str};
+use nvtl_core::model::OnnxBuilder;
+use nvtl_trainer::graph::{GraphError, GraphModule, Mode};
+use tract_onnx::pb::ModelProto;
 
 fn flex() -> Device {
     Device::flex()
@@ -96,4 +100,431 @@ fn blazeface_front_matches_tract_on_dog() {
 #[test]
 fn blazeface_back_matches_tract_on_dog() {
     compare_zoo_model("blazeface_back_256", 1e-4);
+}
+
+/// Deterministic values in [-1, 1).
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn tensor4(data: Vec<f32>, dims: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(data, dims), device)
+}
+
+fn host(t: &TensorData) -> Vec<f32> {
+    t.try_to_vec::<f32>().expect("f32 data")
+}
+
+#[test]
+fn centernet_exports_and_runs_smaller_in_tract_and_burn() {
+    let bundle = common::bundle("centernet_mobilenetv3_coco");
+    let mut module = GraphModule::from_onnx(&bundle.onnx, &flex()).unwrap();
+
+    // Round trip at the declared size.
+    let input = common::preprocessed(&bundle, &common::asset("dog.jpg"), 512, 512);
+    let burn = module
+        .forward(
+            tensor4(input.clone(), [1, 512, 512, 3], &flex()),
+            Mode::Eval,
+        )
+        .unwrap();
+    let exported = module.to_proto().unwrap();
+    let tract = common::tract_run(&exported, &[1, 512, 512, 3], &input);
+    for (value, (shape, reference)) in burn.outputs.iter().zip(&tract) {
+        assert_eq!(&value.dims(), shape);
+        let (abs, rel) = common::diff(&value.to_f32_vec(), reference);
+        println!("exported centernet {shape:?}: max abs diff {abs:.3e}, relative {rel:.3e}");
+        assert!(rel < 1e-4);
+    }
+
+    // A 256x320 (HxW) input: the constant Resize sizes must follow.
+    module.set_input_dims(&[1, 256, 320, 3]).unwrap();
+    let small = common::preprocessed(&bundle, &common::asset("dog.jpg"), 320, 256);
+    let burn = module
+        .forward(
+            tensor4(small.clone(), [1, 256, 320, 3], &flex()),
+            Mode::Eval,
+        )
+        .unwrap();
+    assert_eq!(burn.outputs[0].dims(), [1, 80, 64, 80]);
+    assert_eq!(burn.outputs[1].dims(), [1, 4, 64, 80]);
+    let dir = common::temp_dir("centernet-small");
+    let path = dir.join("centernet_256x320.onnx");
+    module.write_onnx(&path).unwrap();
+    let model = nvtl_core::model::read_onnx(&path).unwrap();
+    assert_eq!(
+        model.inputs[0]
+            .dims
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>(),
+        ["1", "256", "320", "3"]
+    );
+    assert_eq!(
+        model.outputs[0]
+            .dims
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>(),
+        ["1", "80", "64", "80"]
+    );
+    let tract = common::tract_run(&model.proto, &[1, 256, 320, 3], &small);
+    for (value, (shape, reference)) in burn.outputs.iter().zip(&tract) {
+        assert_eq!(&value.dims(), shape);
+        let (abs, rel) = common::diff(&value.to_f32_vec(), reference);
+        println!("centernet 256x320 {shape:?}: max abs diff {abs:.3e}, relative {rel:.3e}");
+        assert!(rel < 1e-4);
+    }
+    // The file reloads into burn with the same outputs.
+    let reloaded = GraphModule::from_onnx(&path, &flex()).unwrap();
+    let again = reloaded
+        .forward(tensor4(small, [1, 256, 320, 3], &flex()), Mode::Eval)
+        .unwrap();
+    let (abs, _) = common::diff(
+        &again.outputs[0].to_f32_vec(),
+        &burn.outputs[0].to_f32_vec(),
+    );
+    assert_eq!(abs, 0.0);
+}
+
+#[test]
+fn unsupported_op_is_named_at_load() {
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[1, 3, 8, 8]);
+    b.node("Relu", "act", &["x"], &["r"], vec![]);
+    b.node(
+        "NonMaxSuppression",
+        "suppress_boxes",
+        &["r"],
+        &["y"],
+        vec![],
+    );
+    b.output("y", &[1, 3, 8, 8]);
+    let err = GraphModule::from_proto(&b.finish("test"), &flex()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, GraphError::UnsupportedOp { .. }), "{message}");
+    assert!(
+        message.contains("NonMaxSuppression") && message.contains("suppress_boxes"),
+        "{message}"
+    );
+
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[1, 3, 8, 8]);
+    b.init_i64("sizes", &[4], vec![1, 3, 16, 16]);
+    b.node(
+        "Resize",
+        "up",
+        &["x", "", "", "sizes"],
+        &["y"],
+        vec![attr_str("mode", "cubic")],
+    );
+    b.output("y", &[1, 3, 16, 16]);
+    let message = GraphModule::from_proto(&b.finish("test"), &flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("up (Resize)") && message.contains("cubic"),
+        "{message}"
+    );
+}
+
+/// x -> Conv -> BatchNormalization -> Relu -> {Resize linear asymmetric x2, Resize nearest
+/// half_pixel to 12x12} -> Concat -> GlobalAveragePool -> Flatten -> Gemm(transB) -> y [N, 4].
+fn small_net(batch: i64) -> ModelProto {
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[batch, 2, 6, 6]);
+    b.init_f32(
+        "conv.w",
+        &[3, 2, 3, 3],
+        values(1, 54).iter().map(|v| v * 0.5).collect(),
+    );
+    b.init_f32("conv.b", &[3], vec![0.1, 0.2, 0.3]);
+    b.init_f32("bn.scale", &[3], vec![1.2, 0.8, 1.0]);
+    b.init_f32("bn.bias", &[3], vec![0.3, 0.2, 0.4]);
+    b.init_f32("bn.mean", &[3], vec![0.05, -0.1, 0.0]);
+    b.init_f32("bn.var", &[3], vec![0.9, 1.1, 0.5]);
+    b.init_f32("up.scales", &[4], vec![1.0, 1.0, 2.0, 2.0]);
+    b.init_i64("near.sizes", &[4], vec![batch, 3, 12, 12]);
+    b.init_f32("fc.w", &[4, 6], values(2, 24));
+    b.init_f32("fc.b", &[4], vec![0.0, 0.1, -0.1, 0.2]);
+    b.node(
+        "Conv",
+        "conv",
+        &["x", "conv.w", "conv.b"],
+        &["c"],
+        vec![attr_ints("pads", &[1, 1, 1, 1])],
+    );
+    b.node(
+        "BatchNormalization",
+        "bn",
+        &["c", "bn.scale", "bn.bias", "bn.mean", "bn.var"],
+        &["n"],
+        vec![attr_float("momentum", 0.8)],
+    );
+    b.node("Relu", "relu", &["n"], &["r"], vec![]);
+    b.node(
+        "Resize",
+        "up",
+        &["r", "", "up.scales"],
+        &["u"],
+        vec![
+            attr_str("mode", "linear"),
+            attr_str("coordinate_transformation_mode", "asymmetric"),
+        ],
+    );
+    b.node(
+        "Resize",
+        "near",
+        &["r", "", "", "near.sizes"],
+        &["v"],
+        vec![
+            attr_str("mode", "nearest"),
+            attr_str("coordinate_transformation_mode", "half_pixel"),
+        ],
+    );
+    b.node(
+        "Concat",
+        "cat",
+        &["u", "v"],
+        &["k"],
+        vec![attr_int("axis", 1)],
+    );
+    b.node("GlobalAveragePool", "gap", &["k"], &["g"], vec![]);
+    b.node("Flatten", "flat", &["g"], &["f"], vec![]);
+    b.node(
+        "Gemm",
+        "fc",
+        &["f", "fc.w", "fc.b"],
+        &["y"],
+        vec![attr_int("transB", 1)],
+    );
+    b.output("y", &[batch, 4]);
+    b.finish("test")
+}
+
+fn small_net_loss(module: &GraphModule, x: &Tensor<4>, mode: Mode) -> Tensor<1> {
+    let y = module
+        .forward(x.clone(), mode)
+        .unwrap()
+        .outputs
+        .remove(0)
+        .into_rank::<2>()
+        .unwrap();
+    let [n, k] = y.dims();
+    let weights = Tensor::<2>::from_data(TensorData::new(values(9, n * k), [n, k]), &y.device());
+    (y * weights).sum()
+}
+
+#[test]
+fn gradients_match_central_differences() {
+    let device = flex().autodiff();
+    for (mode, batch) in [(Mode::Eval, 1usize), (Mode::Train, 2)] {
+        let module = GraphModule::from_proto(&small_net(batch as i64), &device).unwrap();
+        let x = tensor4(values(3, batch * 72), [batch, 2, 6, 6], &device);
+        let grads = small_net_loss(&module, &x, mode).backward();
+        let eps = 1e-2f32;
+        for (name, indices) in [
+            ("conv.w", vec![0usize, 17, 40]),
+            ("conv.b", vec![1]),
+            ("bn.scale", vec![0, 2]),
+            ("bn.bias", vec![1]),
+            ("fc.w", vec![5, 23]),
+            ("fc.b", vec![3]),
+        ] {
+            let grad = module
+                .param(name)
+                .unwrap()
+                .val()
+                .grad(&grads)
+                .expect("gradient");
+            let grad = host(&grad.into_data());
+            let original = module.initializer(name).unwrap();
+            let dims = original.shape().to_vec();
+            for i in indices {
+                let loss_at = |delta: f32| {
+                    let mut values = host(&original);
+                    values[i] += delta;
+                    let mut probe = module.clone();
+                    probe
+                        .set_initializer(name, TensorData::new(values, dims.clone()))
+                        .unwrap();
+                    small_net_loss(&probe, &x, mode).into_scalar::<f32>()
+                };
+                let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+                println!("{mode:?} d loss / d {name}[{i}]: autodiff {:.5}, central difference {numeric:.5}", grad[i]);
+                assert!(
+                    (grad[i] - numeric).abs() <= 2e-3 + 1e-2 * numeric.abs(),
+                    "{mode:?} {name}[{i}]: autodiff {} vs {numeric}",
+                    grad[i]
+                );
+            }
+        }
+        // Running statistics are not trained.
+        assert!(module
+            .param("bn.mean")
+            .unwrap()
+            .val()
+            .grad(&grads)
+            .is_none());
+    }
+}
+
+#[test]
+fn batch_norm_uses_batch_statistics_in_train_and_updates_running_ones() {
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[2, 3, 4, 4]);
+    b.init_f32("s", &[3], vec![2.0, 0.5, 1.0]);
+    b.init_f32("b", &[3], vec![1.0, -1.0, 0.0]);
+    b.init_f32("m", &[3], vec![0.5, 0.0, -0.5]);
+    b.init_f32("v", &[3], vec![4.0, 1.0, 0.25]);
+    b.node(
+        "BatchNormalization",
+        "bn",
+        &["x", "s", "b", "m", "v"],
+        &["y"],
+        vec![attr_float("momentum", 0.8)],
+    );
+    b.output("y", &[2, 3, 4, 4]);
+    let mut module = GraphModule::from_proto(&b.finish("test"), &flex()).unwrap();
+    let x: Vec<f32> = values(4, 96).iter().map(|v| v * 3.0 + 1.0).collect();
+    let input = tensor4(x.clone(), [2, 3, 4, 4], &flex());
+    let channel = |c: usize| -> Vec<f32> {
+        (0..2)
+            .flat_map(|n| x[(n * 3 + c) * 16..(n * 3 + c + 1) * 16].to_vec())
+            .collect()
+    };
+    let stats = |v: &[f32]| {
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32;
+        (mean, var)
+    };
+
+    let eval = module.forward(input.clone(), Mode::Eval).unwrap();
+    assert!(eval.batch_norm.is_empty());
+    let y = eval.outputs[0].to_f32_vec();
+    let expected = (x[16] - 0.0) / (1.0f32 + 1e-5).sqrt() * 0.5 - 1.0;
+    assert!(
+        (y[16] - expected).abs() < 1e-5,
+        "eval uses running statistics"
+    );
+
+    let train = module.forward(input.clone(), Mode::Train).unwrap();
+    let y = train.outputs[0].to_f32_vec();
+    for (c, (scale, bias)) in [(2.0f32, 1.0f32), (0.5, -1.0), (1.0, 0.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let out: Vec<f32> = (0..2)
+            .flat_map(|n| y[(n * 3 + c) * 16..(n * 3 + c + 1) * 16].to_vec())
+            .collect();
+        let (mean, var) = stats(&out);
+        assert!((mean - bias).abs() < 1e-4, "channel {c}: train mean {mean}");
+        assert!(
+            (var - scale * scale).abs() < 1e-3 * scale * scale,
+            "channel {c}: train var {var}"
+        );
+    }
+    assert_eq!(train.batch_norm.len(), 1);
+    assert_eq!(train.batch_norm[0].node, "bn");
+    module.apply_batch_norm(train.batch_norm);
+    let running_mean = host(&module.initializer("m").unwrap());
+    let running_var = host(&module.initializer("v").unwrap());
+    for (c, (m0, v0)) in [(0.5f32, 4.0f32), (0.0, 1.0), (-0.5, 0.25)]
+        .into_iter()
+        .enumerate()
+    {
+        let (mean, var) = stats(&channel(c));
+        assert!((running_mean[c] - (0.8 * m0 + 0.2 * mean)).abs() < 1e-5);
+        assert!((running_var[c] - (0.8 * v0 + 0.2 * var)).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn frozen_parameters_get_no_gradient_and_do_not_move() {
+    let device = flex().autodiff();
+    let mut module = GraphModule::from_proto(&small_net(1), &device).unwrap();
+    let total = module.param_count();
+    assert_eq!(total, 54 + 3 + 3 + 3 + 24 + 4);
+    assert_eq!(
+        module
+            .freeze(&["conv".to_string(), "fc.?".to_string()])
+            .unwrap(),
+        4
+    );
+    assert_eq!(module.trainable_param_count(), 3 + 3);
+    assert!(matches!(
+        module.freeze(&["nothing*".to_string()]),
+        Err(GraphError::NoMatch { .. })
+    ));
+
+    let x = tensor4(values(3, 72), [1, 2, 6, 6], &device);
+    let grads = small_net_loss(&module, &x, Mode::Train).backward();
+    assert!(module.param("conv.w").unwrap().val().grad(&grads).is_none());
+    assert!(module
+        .param("bn.scale")
+        .unwrap()
+        .val()
+        .grad(&grads)
+        .is_some());
+    let before: Vec<Vec<f32>> = ["conv.w", "fc.w", "bn.scale"]
+        .iter()
+        .map(|n| host(&module.initializer(n).unwrap()))
+        .collect();
+    let grads = GradientsParams::from_grads(grads, &module);
+    let mut optim = SgdConfig::new().init();
+    let module = optim.step(0.5, module, grads);
+    let after: Vec<Vec<f32>> = ["conv.w", "fc.w", "bn.scale"]
+        .iter()
+        .map(|n| host(&module.initializer(n).unwrap()))
+        .collect();
+    assert_eq!(before[0], after[0], "frozen conv weight moved");
+    assert_eq!(before[1], after[1], "frozen fc weight moved");
+    assert_ne!(before[2], after[2], "trainable BN scale did not move");
+
+    let mut module = GraphModule::from_proto(&small_net(1), &device).unwrap();
+    assert_eq!(module.freeze_depth(1), 2);
+    assert_eq!(module.is_frozen("conv.w"), Some(true));
+    assert_eq!(module.is_frozen("bn.scale"), Some(false));
+    assert_eq!(module.trainable_param_count(), total - 57);
+    module.unfreeze_all();
+    assert_eq!(module.trainable_param_count(), total);
+}
+
+#[test]
+fn set_initializer_with_a_new_shape_runs_and_exports() {
+    let mut module = GraphModule::from_proto(&small_net(1), &flex()).unwrap();
+    let mut weight = host(&module.initializer("fc.w").unwrap());
+    weight.extend(values(7, 6));
+    module
+        .set_initializer("fc.w", TensorData::new(weight, [5, 6]))
+        .unwrap();
+    module
+        .set_initializer(
+            "fc.b",
+            TensorData::new(vec![0.0f32, 0.1, -0.1, 0.2, 0.5], [5]),
+        )
+        .unwrap();
+    let x = values(3, 72);
+    let out = module
+        .forward(tensor4(x.clone(), [1, 2, 6, 6], &flex()), Mode::Eval)
+        .unwrap();
+    assert_eq!(out.outputs[0].dims(), [1, 5]);
+    let proto = module.to_proto().unwrap();
+    let tract = common::tract_run(&proto, &[1, 2, 6, 6], &x);
+    assert_eq!(tract[0].0, [1, 5]);
+    let (abs, _) = common::diff(&out.outputs[0].to_f32_vec(), &tract[0].1);
+    assert!(abs < 1e-5, "burn and tract differ by {abs}");
+    assert!(module
+        .set_initializer("no.such", TensorData::new(vec![0.0f32], [1]))
+        .is_err());
 }
