@@ -528,3 +528,251 @@ fn set_initializer_with_a_new_shape_runs_and_exports() {
         .set_initializer("no.such", TensorData::new(vec![0.0f32], [1]))
         .is_err());
 }
+
+/// Burn (eval) and tract on the same hand-built model and input; asserts equal outputs.
+fn assert_matches_tract(label: &str, proto: &ModelProto, dims: [usize; 4], input: &[f32]) {
+    let module = GraphModule::from_proto(proto, &flex()).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let burn = module
+        .forward(tensor4(input.to_vec(), dims, &flex()), Mode::Eval)
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    let tract = common::tract_run(proto, &dims, input);
+    assert_eq!(burn.outputs.len(), tract.len(), "{label}");
+    for (i, (value, (shape, reference))) in burn.outputs.iter().zip(&tract).enumerate() {
+        assert_eq!(&value.dims(), shape, "{label}: output {i} shape");
+        let (abs, _) = common::diff(&value.to_f32_vec(), reference);
+        if abs >= 1e-5 {
+            println!(
+                "{label}: burn {:?}\n tract {:?}",
+                &value.to_f32_vec()[..12],
+                &reference[..12]
+            );
+        }
+        assert!(
+            abs < 1e-5,
+            "{label}: output {i} differs from tract by {abs}"
+        );
+    }
+}
+
+#[test]
+fn resize_matches_tract_in_every_mode() {
+    let input = values(5, 2 * 5 * 7);
+    let mut cases = 0;
+    for (mode, nearest_modes, coordinate_modes) in [
+        (
+            "linear",
+            vec!["round_prefer_floor"],
+            vec![
+                "half_pixel",
+                "pytorch_half_pixel",
+                "align_corners",
+                "asymmetric",
+            ],
+        ),
+        (
+            "nearest",
+            vec!["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"],
+            vec![
+                "half_pixel",
+                "pytorch_half_pixel",
+                "align_corners",
+                "asymmetric",
+                "tf_half_pixel_for_nn",
+            ],
+        ),
+    ] {
+        for nearest in &nearest_modes {
+            for coordinates in &coordinate_modes {
+                for (target, by_scales) in [([8i64, 11], false), ([3, 4], false), ([8, 10], true)] {
+                    let mut b = OnnxBuilder::default();
+                    b.input("x", &[1, 2, 5, 7]);
+                    let inputs: Vec<&str> = if by_scales {
+                        b.init_f32("scales", &[4], vec![1.0, 1.0, 1.6, 1.5]);
+                        vec!["x", "", "scales"]
+                    } else {
+                        b.init_i64("sizes", &[4], vec![1, 2, target[0], target[1]]);
+                        vec!["x", "", "", "sizes"]
+                    };
+                    b.node(
+                        "Resize",
+                        "resize",
+                        &inputs,
+                        &["y"],
+                        vec![
+                            attr_str("mode", mode),
+                            attr_str("coordinate_transformation_mode", coordinates),
+                            attr_str("nearest_mode", nearest),
+                        ],
+                    );
+                    b.output("y", &[1, 2, target[0], target[1]]);
+                    let label = format!(
+                        "{mode} {coordinates} {nearest} to {target:?} (scales: {by_scales})"
+                    );
+                    assert_matches_tract(&label, &b.finish("test"), [1, 2, 5, 7], &input);
+                    cases += 1;
+                }
+            }
+        }
+    }
+    println!("{cases} Resize configurations equal tract");
+}
+
+#[test]
+fn operator_mix_matches_tract() {
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[1, 3, 9, 11]);
+    b.init_i64("pads", &[8], vec![0, 0, 1, 2, 0, 0, 1, 0]);
+    b.init_f32("pad_value", &[], vec![0.5]);
+    b.init_f32("w1", &[6, 3, 3, 3], values(11, 162));
+    b.init_f32("b1", &[6], values(12, 6));
+    b.init_f32("w2", &[6, 1, 3, 3], values(13, 54));
+    b.init_f32("slope", &[6, 1, 1], values(14, 6));
+    b.init_f32("lo", &[], vec![-0.6]);
+    b.init_f32("hi", &[], vec![0.7]);
+    b.init_i64("gather_index", &[], vec![0]);
+    b.init_i64("unsqueeze_axes", &[1], vec![0]);
+    b.init_i64("tail_shape", &[2], vec![-1, 8]);
+    b.init_i64("starts", &[2], vec![7, 0]);
+    b.init_i64("ends", &[2], vec![-100, 12]);
+    b.init_i64("axes", &[2], vec![1, 2]);
+    b.init_i64("steps", &[2], vec![-2, 3]);
+    b.init_i64("split", &[2], vec![5, 7]);
+    b.init_f32("mw", &[4, 6], values(15, 24));
+    b.init_i64("sum_axes", &[1], vec![2]);
+    b.init_f32("quarter", &[], vec![0.25]);
+    b.node("Pad", "pad", &["x", "pads", "pad_value"], &["p"], vec![]);
+    b.node(
+        "Conv",
+        "conv_same",
+        &["p", "w1", "b1"],
+        &["c1"],
+        vec![
+            attr_str("auto_pad", "SAME_UPPER"),
+            attr_ints("strides", &[2, 2]),
+        ],
+    );
+    b.node("HardSwish", "hswish", &["c1"], &["h"], vec![]);
+    b.node(
+        "Conv",
+        "conv_depthwise_dilated",
+        &["h", "w2"],
+        &["c2"],
+        vec![
+            attr_int("group", 6),
+            attr_ints("dilations", &[2, 2]),
+            attr_ints("pads", &[2, 2, 2, 2]),
+        ],
+    );
+    b.node("PRelu", "prelu", &["c2", "slope"], &["pr"], vec![]);
+    b.node(
+        "LeakyRelu",
+        "leaky",
+        &["pr"],
+        &["lr"],
+        vec![attr_float("alpha", 0.1)],
+    );
+    b.node(
+        "HardSigmoid",
+        "hsig",
+        &["lr"],
+        &["hs"],
+        vec![attr_float("alpha", 0.3), attr_float("beta", 0.4)],
+    );
+    b.node("Add", "add", &["lr", "hs"], &["a"], vec![]);
+    b.node("Clip", "clip", &["a", "lo", "hi"], &["cl"], vec![]);
+    b.node(
+        "MaxPool",
+        "maxpool_ceil",
+        &["cl"],
+        &["mp"],
+        vec![
+            attr_ints("kernel_shape", &[3, 3]),
+            attr_ints("strides", &[2, 2]),
+            attr_ints("pads", &[1, 1, 1, 1]),
+            attr_int("ceil_mode", 1),
+        ],
+    );
+    b.node(
+        "AveragePool",
+        "avgpool",
+        &["cl"],
+        &["ap"],
+        vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("strides", &[1, 1]),
+            attr_ints("pads", &[1, 1, 1, 1]),
+            attr_int("count_include_pad", 1),
+        ],
+    );
+    b.node("GlobalAveragePool", "gap", &["ap"], &["gp"], vec![]);
+    b.node("Mul", "mul", &["mp", "gp"], &["m"], vec![]);
+    b.node("Shape", "shape", &["m"], &["s"], vec![]);
+    b.node("Gather", "batch", &["s", "gather_index"], &["n"], vec![]);
+    b.node(
+        "Unsqueeze",
+        "batch1",
+        &["n", "unsqueeze_axes"],
+        &["n1"],
+        vec![],
+    );
+    b.node(
+        "Concat",
+        "target",
+        &["n1", "tail_shape"],
+        &["t"],
+        vec![attr_int("axis", 0)],
+    );
+    b.node("Reshape", "reshape", &["m", "t"], &["r"], vec![]);
+    b.node(
+        "Transpose",
+        "transpose",
+        &["r"],
+        &["tr"],
+        vec![attr_ints("perm", &[0, 2, 1])],
+    );
+    b.node(
+        "Slice",
+        "slice",
+        &["tr", "starts", "ends", "axes", "steps"],
+        &["sl"],
+        vec![],
+    );
+    b.node(
+        "Split",
+        "split",
+        &["tr", "split"],
+        &["sa", "sb"],
+        vec![attr_int("axis", 2)],
+    );
+    b.node(
+        "Softmax",
+        "softmax",
+        &["sb"],
+        &["sm"],
+        vec![attr_int("axis", 1)],
+    );
+    b.node("MatMul", "matmul", &["sl", "mw"], &["mm"], vec![]);
+    b.node(
+        "ReduceSum",
+        "reduce_sum",
+        &["sm", "sum_axes"],
+        &["rs"],
+        vec![attr_int("keepdims", 0)],
+    );
+    b.node(
+        "ReduceMean",
+        "reduce_mean",
+        &["sa"],
+        &["rm"],
+        vec![attr_ints("axes", &[1])],
+    );
+    b.node("Sub", "sub", &["mm", "quarter"], &["sub"], vec![]);
+    b.node("Sigmoid", "sigmoid", &["mm"], &["sg"], vec![]);
+    b.node("Div", "div", &["sub", "sg"], &["y"], vec![]);
+    b.output("y", &[1, 4, 6]);
+    b.output("rs", &[1, 8]);
+    b.output("rm", &[1, 1, 5]);
+    b.output("mp", &[1, 6, 4, 4]);
+    let proto = b.finish("test");
+    assert_matches_tract("operator mix", &proto, [1, 3, 9, 11], &values(16, 297));
+}

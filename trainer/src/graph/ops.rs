@@ -1114,8 +1114,10 @@ impl Exec<'_> {
                     "half_pixel" => (i + 0.5) / scale - 0.5,
                     "pytorch_half_pixel" if out_len > 1 => (i + 0.5) / scale - 0.5,
                     "pytorch_half_pixel" => 0.0,
+                    // The resized length is `in * scale` before flooring (ONNX's reference
+                    // implementation and tract agree; with `sizes` it is the size itself).
                     "align_corners" if out_len > 1 => {
-                        i * (in_len as f32 - 1.0) / (out_len as f32 - 1.0)
+                        i * (in_len as f32 - 1.0) / (in_len as f32 * scale - 1.0)
                     }
                     "align_corners" => 0.0,
                     "tf_half_pixel_for_nn" => (i + 0.5) / scale,
