@@ -769,7 +769,11 @@ fn operator_mix_matches_tract() {
     b.node("Sub", "sub", &["mm", "quarter"], &["sub"], vec![]);
     b.node("Sigmoid", "sigmoid", &["mm"], &["sg"], vec![]);
     b.node("Div", "div", &["sub", "sg"], &["y"], vec![]);
+    b.node("Sub", "constant_minus", &["quarter", "rs"], &["rsub"], vec![]);
+    b.node("Div", "constant_over", &["quarter", "sg"], &["rdiv"], vec![]);
     b.output("y", &[1, 4, 6]);
+    b.output("rsub", &[1, 8]);
+    b.output("rdiv", &[1, 4, 6]);
     b.output("rs", &[1, 8]);
     b.output("rm", &[1, 1, 5]);
     b.output("mp", &[1, 6, 4, 4]);

@@ -371,10 +371,44 @@ impl Exec<'_> {
         Ok(float_value(y, rank))
     }
 
+    /// A float constant initializer of one element at input `k` (hard-swish's `1/6`).
+    fn scalar_constant(&self, node: &NodeInfo, k: usize) -> Option<f32> {
+        let c = self.module.graph.constants.get(node.input(k)?)?;
+        match &c.data {
+            HostData::F32(v) if v.len() == 1 => Some(v[0]),
+            _ => None,
+        }
+    }
+
     fn binary(&self, node: &NodeInfo) -> Result<Value, GraphError> {
+        let op = node.op.as_str();
+        // A float tensor with a one-element constant: a scalar op, no broadcast tensor. The
+        // result keeps the tensor's rank unless the constant's rank is higher.
+        for (k, other) in [(1usize, 0usize), (0, 1)] {
+            let Some(c) = self.scalar_constant(node, k) else {
+                continue;
+            };
+            let constant_rank = self.module.graph.constants[&node.inputs[k]].dims.len();
+            let Value::Float { tensor: x, rank } = self.value(node, other)? else {
+                break;
+            };
+            if constant_rank > rank {
+                break;
+            }
+            let constant_first = k == 0;
+            let y = match (op, constant_first) {
+                ("Add", _) => x.add_scalar(c),
+                ("Mul", _) => x.mul_scalar(c),
+                ("Sub", false) => x.sub_scalar(c),
+                ("Sub", true) => x.neg().add_scalar(c),
+                ("Div", false) => x.div_scalar(c),
+                _ => x.recip().mul_scalar(c),
+            };
+            return Ok(float_value(y, rank));
+        }
         let a = self.value(node, 0)?;
         let b = self.value(node, 1)?;
-        self.apply_binary(node, node.op.as_str(), a, b)
+        self.apply_binary(node, op, a, b)
     }
 
     fn apply_binary(
@@ -459,13 +493,12 @@ impl Exec<'_> {
                 ))),
             }
         };
-        let mut y = x;
-        if let Some(lo) = bound(1, "min")? {
-            y = y.clamp_min(lo);
-        }
-        if let Some(hi) = bound(2, "max")? {
-            y = y.clamp_max(hi);
-        }
+        let y = match (bound(1, "min")?, bound(2, "max")?) {
+            (Some(lo), Some(hi)) => x.clamp(lo, hi),
+            (Some(lo), None) => x.clamp_min(lo),
+            (None, Some(hi)) => x.clamp_max(hi),
+            (None, None) => x,
+        };
         Ok(float_value(y, rank))
     }
 
