@@ -780,3 +780,55 @@ fn operator_mix_matches_tract() {
     let proto = b.finish("test");
     assert_matches_tract("operator mix", &proto, [1, 3, 9, 11], &values(16, 297));
 }
+
+#[test]
+fn centernet_trains_a_step_with_a_frozen_backbone() {
+    let bundle = common::bundle("centernet_mobilenetv3_coco");
+    let device = flex().autodiff();
+    let mut module = GraphModule::from_onnx(&bundle.onnx, &device).unwrap();
+    module.set_input_dims(&[2, 256, 320, 3]).unwrap();
+    let frozen = module.freeze(&["tower_0/MobilenetV3/*".to_string()]).unwrap();
+    println!(
+        "centernet: {frozen} backbone parameters frozen, {} of {} values trainable",
+        module.trainable_param_count(),
+        module.param_count()
+    );
+    assert!(frozen > 0 && module.trainable_param_count() < module.param_count());
+
+    // The conv feeding the heat map, found through the graph: heatmap <- Identity <- Sigmoid <- Conv.
+    let mut node = module.producer("heatmap").unwrap();
+    while node.op != "Conv" {
+        node = module.producer(&node.inputs[0]).unwrap();
+    }
+    let head_weight = node.inputs[1].clone();
+    let backbone_weight = module
+        .nodes()
+        .iter()
+        .find(|n| n.op == "Conv" && n.name.starts_with("tower_0/MobilenetV3/"))
+        .map(|n| n.inputs[1].clone())
+        .unwrap();
+    assert_eq!(module.is_frozen(&backbone_weight), Some(true));
+    assert_eq!(module.is_frozen(&head_weight), Some(false));
+
+    let mut batch = common::preprocessed(&bundle, &common::asset("dog.jpg"), 320, 256);
+    batch.extend(common::preprocessed(&bundle, &common::asset("person.jpg"), 320, 256));
+    let input = tensor4(batch, [2, 256, 320, 3], &device);
+    let before_head = host(&module.initializer(&head_weight).unwrap());
+    let before_backbone = host(&module.initializer(&backbone_weight).unwrap());
+
+    let started = Instant::now();
+    let forward = module.forward(input, Mode::Train).unwrap();
+    let heat = forward.outputs[0].clone().into_rank::<4>().unwrap();
+    assert_eq!(heat.dims(), [2, 80, 64, 80]);
+    let loss = heat.mean();
+    let grads = loss.backward();
+    let grads = GradientsParams::from_grads(grads, &module);
+    let mut optim = SgdConfig::new().init();
+    let module = optim.step(1.0, module, grads);
+    println!(
+        "centernet train step (2x256x320, forward + backward + SGD): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(host(&module.initializer(&backbone_weight).unwrap()), before_backbone);
+    assert_ne!(host(&module.initializer(&head_weight).unwrap()), before_head);
+}
