@@ -769,8 +769,20 @@ fn operator_mix_matches_tract() {
     b.node("Sub", "sub", &["mm", "quarter"], &["sub"], vec![]);
     b.node("Sigmoid", "sigmoid", &["mm"], &["sg"], vec![]);
     b.node("Div", "div", &["sub", "sg"], &["y"], vec![]);
-    b.node("Sub", "constant_minus", &["quarter", "rs"], &["rsub"], vec![]);
-    b.node("Div", "constant_over", &["quarter", "sg"], &["rdiv"], vec![]);
+    b.node(
+        "Sub",
+        "constant_minus",
+        &["quarter", "rs"],
+        &["rsub"],
+        vec![],
+    );
+    b.node(
+        "Div",
+        "constant_over",
+        &["quarter", "sg"],
+        &["rdiv"],
+        vec![],
+    );
     b.output("y", &[1, 4, 6]);
     b.output("rsub", &[1, 8]);
     b.output("rdiv", &[1, 4, 6]);
@@ -787,7 +799,9 @@ fn centernet_trains_a_step_with_a_frozen_backbone() {
     let device = flex().autodiff();
     let mut module = GraphModule::from_onnx(&bundle.onnx, &device).unwrap();
     module.set_input_dims(&[2, 256, 320, 3]).unwrap();
-    let frozen = module.freeze(&["tower_0/MobilenetV3/*".to_string()]).unwrap();
+    let frozen = module
+        .freeze(&["tower_0/MobilenetV3/*".to_string()])
+        .unwrap();
     println!(
         "centernet: {frozen} backbone parameters frozen, {} of {} values trainable",
         module.trainable_param_count(),
@@ -811,7 +825,12 @@ fn centernet_trains_a_step_with_a_frozen_backbone() {
     assert_eq!(module.is_frozen(&head_weight), Some(false));
 
     let mut batch = common::preprocessed(&bundle, &common::asset("dog.jpg"), 320, 256);
-    batch.extend(common::preprocessed(&bundle, &common::asset("person.jpg"), 320, 256));
+    batch.extend(common::preprocessed(
+        &bundle,
+        &common::asset("person.jpg"),
+        320,
+        256,
+    ));
     let input = tensor4(batch, [2, 256, 320, 3], &device);
     let before_head = host(&module.initializer(&head_weight).unwrap());
     let before_backbone = host(&module.initializer(&backbone_weight).unwrap());
@@ -829,6 +848,55 @@ fn centernet_trains_a_step_with_a_frozen_backbone() {
         "centernet train step (2x256x320, forward + backward + SGD): {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    assert_eq!(host(&module.initializer(&backbone_weight).unwrap()), before_backbone);
-    assert_ne!(host(&module.initializer(&head_weight).unwrap()), before_head);
+    assert_eq!(
+        host(&module.initializer(&backbone_weight).unwrap()),
+        before_backbone
+    );
+    assert_ne!(
+        host(&module.initializer(&head_weight).unwrap()),
+        before_head
+    );
+}
+
+#[test]
+fn dropout_drops_only_in_train_and_inputs_are_checked() {
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[1, 4, 16, 16]);
+    b.init_f32("ratio", &[], vec![0.25]);
+    b.node("Dropout", "drop", &["x", "ratio"], &["y"], vec![]);
+    b.output("y", &[1, 4, 16, 16]);
+    let module = GraphModule::from_proto(&b.finish("test"), &flex()).unwrap();
+    let x: Vec<f32> = values(8, 1024).iter().map(|v| v + 2.0).collect();
+    let input = tensor4(x.clone(), [1, 4, 16, 16], &flex());
+    let eval = module.forward(input.clone(), Mode::Eval).unwrap().outputs[0].to_f32_vec();
+    assert_eq!(eval, x);
+    let train = module.forward(input, Mode::Train).unwrap().outputs[0].to_f32_vec();
+    let dropped = train.iter().filter(|&&v| v == 0.0).count() as f32 / train.len() as f32;
+    assert!((dropped - 0.25).abs() < 0.06, "dropped {dropped}");
+    for (y, x) in train.iter().zip(&x).filter(|(y, _)| **y != 0.0) {
+        assert!((y - x / 0.75).abs() < 1e-5);
+    }
+    // A larger batch than declared is fine where the graph allows it.
+    let three = tensor4(values(9, 3 * 1024), [3, 4, 16, 16], &flex());
+    let out = module.forward(three, Mode::Eval).unwrap();
+    assert_eq!(out.outputs[0].dims(), [3, 4, 16, 16]);
+
+    let module = GraphModule::from_proto(&small_net(1), &flex()).unwrap();
+    let err = module
+        .forward(
+            tensor4(vec![0.0; 3 * 36], [1, 3, 6, 6], &flex()),
+            Mode::Eval,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'x'") && err.contains("[1, 3, 6, 6]"), "{err}");
+    // Resize with constant sizes pins the batch; the error names the node.
+    let err = module
+        .forward(
+            tensor4(values(3, 4 * 72), [4, 2, 6, 6], &flex()),
+            Mode::Eval,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cat (Concat)"), "{err}");
 }

@@ -342,6 +342,26 @@ impl GraphModule {
     /// Runs the graph on an input of any rank.
     pub fn forward_value(&self, input: Value, mode: Mode) -> Result<Forward, GraphError> {
         let graph = &self.graph;
+        let dims = input.dims();
+        let declared = &graph.input_dims;
+        let agrees = declared.is_empty()
+            || (declared.len() == dims.len()
+                && declared.iter().zip(&dims).skip(1).all(|(d, &n)| match d {
+                    Dim::Fixed(f) => *f == n,
+                    Dim::Dynamic(_) => true,
+                }));
+        if !agrees {
+            return Err(GraphError::Graph(format!(
+                "input '{}' of shape {dims:?} does not match the declared [{}] (batch may differ; \
+                 set_input_dims changes the rest)",
+                graph.input_name,
+                declared
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let device = match &input {
             Value::Float { tensor, .. } => tensor.device(),
             Value::Int { .. } => graph.device.clone(),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use super::host;
 use super::node::{HostData, HostTensor, NodeInfo};
@@ -301,7 +301,8 @@ impl Exec<'_> {
     pub fn run(&mut self, node: &NodeInfo) -> Result<Vec<Value>, GraphError> {
         let op = node.op.as_str();
         let out = match op {
-            "Identity" | "Dropout" => vec![self.value(node, 0)?],
+            "Identity" => vec![self.value(node, 0)?],
+            "Dropout" => vec![self.dropout(node)?],
             "Relu" | "Sigmoid" | "Tanh" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs" | "Floor"
             | "Ceil" | "Reciprocal" | "LeakyRelu" | "HardSigmoid" | "HardSwish" => {
                 vec![self.unary(node)?]
@@ -339,6 +340,28 @@ impl Exec<'_> {
             }
         };
         Ok(out)
+    }
+
+    /// Identity in `Eval`; in `Train` zeroes elements with probability `ratio` (input 1 or the
+    /// pre-opset-12 attribute, default 0.5) and scales the rest by `1 / (1 - ratio)`.
+    fn dropout(&self, node: &NodeInfo) -> Result<Value, GraphError> {
+        let v = self.value(node, 0)?;
+        if self.mode == Mode::Eval {
+            return Ok(v);
+        }
+        let ratio = match self.opt_host(node, 1)? {
+            Some(h) if h.numel() == 1 => h.to_f32()[0],
+            _ => node.attr_float("ratio").unwrap_or(0.5),
+        };
+        if !(0.0..1.0).contains(&ratio) {
+            return Err(node.bad_attr("ratio", format!("{ratio} is outside [0, 1)")));
+        }
+        if ratio == 0.0 {
+            return Ok(v);
+        }
+        let (x, rank) = v.into_float(&self.device);
+        let keep = x.random_like(Distribution::Bernoulli(1.0 - ratio as f64));
+        Ok(float_value(x.mul(keep).div_scalar(1.0 - ratio), rank))
     }
 
     fn unary(&self, node: &NodeInfo) -> Result<Value, GraphError> {

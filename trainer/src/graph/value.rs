@@ -51,8 +51,8 @@ impl Value {
         }
     }
 
-    /// The value as a float burn tensor of rank `D`; integer values become float tensors on
-    /// `Device::default()`-free paths only through [`Value::into_float`].
+    /// The value as a float burn tensor of rank `D`. Integer (host) values and other ranks
+    /// are errors.
     pub fn into_rank<const D: usize>(self) -> Result<Tensor<D>, GraphError> {
         match self {
             Value::Float { tensor, rank } if rank == D => {
