@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use nvtl_core::model::builder::{attr_float, attr_int, attr_ints, attr_str};
@@ -457,13 +458,13 @@ fn frozen_parameters_get_no_gradient_and_do_not_move() {
     assert_eq!(total, 54 + 3 + 3 + 3 + 24 + 4);
     assert_eq!(
         module
-            .freeze(&["conv".to_string(), "fc.?".to_string()])
+            .freeze_matching(&["conv".to_string(), "fc.?".to_string()])
             .unwrap(),
         4
     );
     assert_eq!(module.trainable_param_count(), 3 + 3);
     assert!(matches!(
-        module.freeze(&["nothing*".to_string()]),
+        module.freeze_matching(&["nothing*".to_string()]),
         Err(GraphError::NoMatch { .. })
     ));
 
@@ -498,6 +499,15 @@ fn frozen_parameters_get_no_gradient_and_do_not_move() {
     assert_eq!(module.trainable_param_count(), total - 57);
     module.unfreeze_all();
     assert_eq!(module.trainable_param_count(), total);
+
+    // The validation copy (no autodiff) runs and exports on the plain device.
+    let valid = module.valid();
+    let x = values(3, 72);
+    let out = valid
+        .forward(tensor4(x.clone(), [1, 2, 6, 6], &flex()), Mode::Eval)
+        .unwrap();
+    let tract = common::tract_run(&valid.to_proto().unwrap(), &[1, 2, 6, 6], &x);
+    assert!(common::diff(&out.outputs[0].to_f32_vec(), &tract[0].1).0 < 1e-5);
 }
 
 #[test]
@@ -800,7 +810,7 @@ fn centernet_trains_a_step_with_a_frozen_backbone() {
     let mut module = GraphModule::from_onnx(&bundle.onnx, &device).unwrap();
     module.set_input_dims(&[2, 256, 320, 3]).unwrap();
     let frozen = module
-        .freeze(&["tower_0/MobilenetV3/*".to_string()])
+        .freeze_matching(&["tower_0/MobilenetV3/*".to_string()])
         .unwrap();
     println!(
         "centernet: {frozen} backbone parameters frozen, {} of {} values trainable",

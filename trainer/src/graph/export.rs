@@ -85,7 +85,7 @@ fn probe(module: &GraphModule, names: &[String]) -> Result<Vec<Value>, GraphErro
         )));
     }
     let input = Value::Float {
-        tensor: Tensor::<MAX_RANK>::zeros(pad_dims(&dims), &graph.device),
+        tensor: Tensor::<MAX_RANK>::zeros(pad_dims(&dims), &module.device()),
         rank: dims.len(),
     };
     Ok(probe.forward_value(input, Mode::Eval)?.outputs)

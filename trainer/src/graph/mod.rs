@@ -329,9 +329,12 @@ impl GraphModule {
         self.graph.opset
     }
 
-    /// The device the parameters were loaded on.
+    /// The device the parameters are on (the load device for a graph without parameters).
     pub fn device(&self) -> Device {
-        self.graph.device.clone()
+        self.params
+            .first()
+            .map(|p| p.val().device())
+            .unwrap_or_else(|| self.graph.device.clone())
     }
 
     /// Runs the graph on an image batch (`[N, ...]` as the model declares it, e.g. NCHW or NHWC).
@@ -364,7 +367,7 @@ impl GraphModule {
         }
         let device = match &input {
             Value::Float { tensor, .. } => tensor.device(),
-            Value::Int { .. } => graph.device.clone(),
+            Value::Int { .. } => self.device(),
         };
         let mut exec = ops::Exec {
             module: self,
@@ -457,7 +460,9 @@ impl GraphModule {
     /// Freezes every parameter whose initializer name, or the name of a node reading it,
     /// matches one of the glob `patterns` (`*`, `?`). Returns how many parameters (tensors)
     /// the patterns matched. A pattern that matches nothing is an error (and nothing is frozen).
-    pub fn freeze(&mut self, patterns: &[String]) -> Result<usize, GraphError> {
+    /// (Not named `freeze`: burn's `Module::freeze(self)` would shadow it wherever `Module` is
+    /// in scope.)
+    pub fn freeze_matching(&mut self, patterns: &[String]) -> Result<usize, GraphError> {
         let mut matched: Vec<usize> = Vec::new();
         for pattern in patterns {
             let mut hits: Vec<usize> = self
@@ -573,7 +578,7 @@ impl GraphModule {
             let trainable = !(info.frozen || info.running_stat);
             let tensor = Tensor::<MAX_RANK>::from_data(
                 TensorData::new(values, pad_dims(&dims)),
-                &self.graph.device,
+                &self.params[i].val().device(),
             );
             let param = if dims == info.dims {
                 Param::initialized(self.params[i].id, tensor)
