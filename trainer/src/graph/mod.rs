@@ -4,6 +4,13 @@
 //! and walks the ONNX nodes in order with burn tensor ops, so autodiff, optimizers and records
 //! work on any ONNX CNN. Integer shape arithmetic runs on the host. [`GraphModule::to_proto`]
 //! writes the same graph back with the current (trained, possibly resized) initializers.
+//!
+//! Which initializers are parameters: float initializers read as tensor data, except
+//! one-element constants of elementwise arithmetic (hard-swish's `1/6`). Initializers read only
+//! as shapes, axes, scales or clip bounds stay host constants. BatchNormalization running
+//! statistics are parameters without gradient, moved by [`GraphModule::apply_batch_norm`].
+//! Freeze through [`GraphModule::freeze_matching`] / [`GraphModule::freeze_depth`] (they keep
+//! the counts and exports consistent), not through burn's `Module::freeze`.
 
 mod error;
 mod export;
@@ -23,6 +30,7 @@ use tract_onnx::pb::ModelProto;
 pub use error::GraphError;
 pub use node::{HostData, HostTensor, NodeInfo};
 pub use nvtl_core::model::Dim;
+pub use ops::SUPPORTED_OPS;
 pub use value::{Value, MAX_RANK};
 
 use value::pad_dims;
@@ -668,8 +676,9 @@ impl GraphModule {
             .sum()
     }
 
-    /// The model with current initializers and refreshed input/output shapes (see
-    /// [`export`](self::export)).
+    /// The model with current initializers: the input declared as [`Self::input_dims`],
+    /// outputs with the shapes one `Eval` pass on zeros produces (symbolic dimensions stay
+    /// symbolic), stale `value_info` dropped. Runs in tract (tested) and any ONNX runtime.
     pub fn to_proto(&self) -> Result<ModelProto, GraphError> {
         export::to_proto(self)
     }

@@ -14,8 +14,8 @@ use super::{BatchNormUpdate, GraphError, GraphModule, Mode};
 
 type T6 = Tensor<MAX_RANK>;
 
-/// Every op the executor runs.
-pub(crate) const SUPPORTED_OPS: &[&str] = &[
+/// Every ONNX op (default domain) the executor runs.
+pub const SUPPORTED_OPS: &[&str] = &[
     "Abs",
     "Add",
     "AveragePool",
