@@ -659,9 +659,16 @@ impl Spec {
     }
 
     /// The fully resolved spec as TOML: every default filled in, every path absolute.
+    /// `[head]` holds only the task's keys (the others are not used and may not be written).
     pub fn to_toml(&self) -> String {
         // Serialising plain data (strings, numbers, tables) cannot fail.
-        toml::to_string_pretty(self).unwrap_or_default()
+        let Ok(mut table) = Table::try_from(self) else {
+            return String::new();
+        };
+        if let Some(Value::Table(head)) = table.get_mut("head") {
+            head.retain(|key, _| self.model.task.head_keys().iter().any(|k| *k == key));
+        }
+        toml::to_string_pretty(&table).unwrap_or_default()
     }
 
     /// Range and consistency checks that need the whole spec.
