@@ -13,7 +13,7 @@ use nvtl_trainer::data;
 use nvtl_trainer::eval::plot;
 use nvtl_trainer::export::{write_bundle, BundleContents};
 use nvtl_trainer::runner::{read_rgb, BundleRunner};
-use nvtl_trainer::spec::{Spec, Task};
+use nvtl_trainer::spec::Spec;
 use nvtl_trainer::train::{self, checkpoint, validate, FinetuneOptions};
 
 #[derive(Args)]
@@ -41,6 +41,7 @@ pub fn finetune(args: FinetuneArgs, quiet: bool) -> Result<ExitCode> {
         out: args.out,
         quiet,
         max_steps: args.max_steps,
+        distill: None,
     };
     let report = train::finetune(&args.spec, &args.set, &options)
         .with_context(|| format!("fine-tuning with {}", args.spec.display()))?;
@@ -84,7 +85,7 @@ pub struct EvalArgs {
 pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
     let spec = Spec::load(&args.spec, &args.set)?;
     let bundle = args.model.unwrap_or_else(|| spec.export.dir.join("bundle"));
-    let (_, val) = data::load_from_spec(&spec.dataset)?;
+    let (_, val) = data::load_from_spec(&spec.dataset, Path::new(""))?;
     if val.samples.is_empty() {
         bail!("the spec's dataset has no validation images (set dataset.val or dataset.val_split)");
     }
@@ -251,7 +252,7 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let frames = args.out.join("frames").join(stem);
-            let n = data::frames::extract_frames(input, &frames, args.every, None, &|_, _| {})
+            let n = data::extract_frames(input, &frames, args.every, None, &|_| {})
                 .with_context(|| format!("reading frames of {}", input.display()))?;
             tracing::info!("{}: {n} frames", input.display());
             let mut found: Vec<PathBuf> = std::fs::read_dir(&frames)?

@@ -80,11 +80,11 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<ExitCode> {
                 (s, e) => Some((s.unwrap_or(0), e.unwrap_or(u64::MAX))),
             };
             let progress = bar(quiet);
-            let n = data::frames::extract_frames(&video, &out, every, range, &|done, total| {
-                if let Some(total) = total {
+            let n = data::extract_frames(&video, &out, every, range, &|p| {
+                if let Some(total) = p.total {
                     progress.set_length(total);
                 }
-                progress.set_position(done);
+                progress.set_position(p.done);
             })
             .with_context(|| format!("extracting frames of {}", video.display()))?;
             progress.finish_and_clear();
@@ -113,13 +113,36 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<ExitCode> {
             }
             let progress = bar(quiet);
             progress.set_length(files.len() as u64);
-            let report =
-                data::pseudo::pseudo_label(&model, &files, &classes, threshold, &out, &|done| {
-                    progress.set_position(done as u64)
-                })
-                .with_context(|| format!("pseudo-labelling with {}", model.display()))?;
+            let threshold = match threshold {
+                Some(t) => t,
+                None => {
+                    let config = nvtl_trainer::runner::bundle_config_path(&model);
+                    nvtl_core::config::InferConfig::from_file(&config)
+                        .with_context(|| format!("reading {}", config.display()))?
+                        .config
+                        .class_attrs
+                        .all
+                        .pre_cluster_threshold
+                }
+            };
+            let report = data::pseudo_label(&model, &files, &classes, threshold, &out, &|p| {
+                progress.set_position(p.done)
+            })
+            .with_context(|| format!("pseudo-labelling with {}", model.display()))?;
             progress.finish_and_clear();
-            println!("{report}");
+            let counts: Vec<String> = report
+                .classes
+                .iter()
+                .zip(&report.objects)
+                .map(|(c, n)| format!("{n} {c}"))
+                .collect();
+            println!(
+                "{} images labelled ({} without objects): {}; KITTI set in {} (threshold {threshold})",
+                report.images,
+                report.empty_images,
+                counts.join(", "),
+                out.display()
+            );
         }
         DataCommand::Grid {
             image,
@@ -131,9 +154,15 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<ExitCode> {
                 .split_once('x')
                 .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
                 .with_context(|| format!("--cell '{cell}' is not WIDTHxHEIGHT"))?;
-            let n = data::grid::grid_to_folders(&image, (w, h), rows_per_class, &out)
+            let n = data::grid_to_folders(&image, (w, h), rows_per_class, &out)
                 .with_context(|| format!("cutting {}", image.display()))?;
-            println!("{n} images in class folders under {}", out.display());
+            let total: usize = n.iter().sum();
+            println!(
+                "{total} images in {} class folders under {} ({:?} per class)",
+                n.len(),
+                out.display(),
+                n
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

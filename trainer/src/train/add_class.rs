@@ -55,7 +55,7 @@ pub fn add_class(
     let mut probe = spec.clone();
     probe.dataset.classes = None;
     probe.dataset.ignore_unknown = false;
-    let (probe_train, _) = crate::data::load_from_spec(&probe.dataset)?;
+    let (probe_train, _) = crate::data::load_from_spec(&probe.dataset, std::path::Path::new(""))?;
     let classes = merged_classes(&old, &probe_train.classes);
     if classes.len() == old.len() {
         return Err(TrainError::Invalid(format!(
@@ -65,7 +65,7 @@ pub fn add_class(
     }
     let mut spec = spec.clone();
     spec.dataset.classes = Some(classes.clone());
-    let (mut train_set, val_set) = crate::data::load_from_spec(&spec.dataset)?;
+    let (mut train_set, val_set) = crate::data::load_from_spec(&spec.dataset, std::path::Path::new(""))?;
     tracing::info!(
         "adding {:?} to the {} classes of {}",
         &classes[old.len()..],

@@ -3,7 +3,6 @@
 //! element's engine after every epoch, plots, and the best epoch exported as a bundle.
 
 pub mod add_class;
-pub mod batch;
 pub mod checkpoint;
 pub mod schedule;
 pub mod validate;
@@ -11,7 +10,7 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -22,8 +21,7 @@ use nvtl_core::zoo::{self, Manifest};
 use prost::Message;
 use tract_onnx::pb::ModelProto;
 
-use crate::data::augment::Augmenter;
-use crate::data::{self, Dataset};
+use crate::data::{self, Batcher, Dataset};
 use crate::eval::plot;
 use crate::export::{write_bundle, BundleContents};
 use crate::graph::{GraphModule, Mode};
@@ -56,8 +54,6 @@ pub enum TrainError {
     Surgery(#[from] crate::surgery::SurgeryError),
     #[error(transparent)]
     Head(#[from] crate::heads::HeadError),
-    #[error(transparent)]
-    Batch(#[from] batch::BatchError),
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error(transparent)]
@@ -326,27 +322,12 @@ fn lr_schedule(spec: &Spec, steps_per_epoch: usize) -> LrSchedule {
     }
 }
 
-/// Per-epoch shuffle: a permutation of `0..n` that depends only on the seed and the epoch.
-fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    use rand::seq::SliceRandom;
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
-        seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-    );
-    order.shuffle(&mut rng);
-    order
-}
-
-fn sample_seed(seed: u64, epoch: usize, index: usize) -> u64 {
-    seed ^ ((epoch as u64) << 40) ^ (index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
 /// The loss of one batch for the spec's task.
 fn batch_loss(
     task: Task,
     spec: &Spec,
     outputs: Vec<crate::graph::Value>,
-    batch: &batch::Batch,
+    batch: &data::Batch,
     classes: usize,
     input_hw: (usize, usize),
     device: &Device,
@@ -361,9 +342,14 @@ fn batch_loss(
         Task::Classifier => {
             let out = next("classifier")?.into_rank::<2>()?;
             let probabilities = heads::classifier::looks_like_probabilities(&out);
+            let labels = batch
+                .labels
+                .iter()
+                .map(|l| l.ok_or_else(|| TrainError::Invalid("a training image has no class".into())))
+                .collect::<Result<Vec<usize>, _>>()?;
             heads::classifier::loss(
                 out,
-                &batch.labels,
+                &labels,
                 spec.head.label_smoothing as f32,
                 probabilities,
             )?
@@ -383,7 +369,7 @@ fn batch_loss(
             let targets = batch
                 .objects
                 .iter()
-                .map(|o| heads::centernet::encode(o, classes, input_hw, &params))
+                .map(|o| heads::centernet::encode(&head_objects(o), classes, input_hw, &params))
                 .collect::<Result<Vec<_>, _>>()?;
             let targets = heads::centernet::batch_targets(&targets, device)?;
             heads::centernet::loss(heat, ltrb, &targets, &params)?.total
@@ -401,12 +387,16 @@ fn batch_loss(
             let targets = batch
                 .objects
                 .iter()
-                .map(|o| heads::detectnet_v2::encode(o, classes, input_hw, &params))
+                .map(|o| heads::detectnet_v2::encode(&head_objects(o), classes, input_hw, &params))
                 .collect::<Result<Vec<_>, _>>()?;
             let targets = heads::detectnet_v2::batch_targets(&targets, device)?;
             heads::detectnet_v2::loss(coverage, bbox, &targets, &params)?.total
         }
     })
+}
+
+fn head_objects(objects: &[data::Object]) -> Vec<heads::Object> {
+    objects.iter().map(|o| (o.class, o.bbox)).collect()
 }
 
 fn progress_bar(quiet: bool, len: u64) -> indicatif::ProgressBar {
@@ -435,7 +425,7 @@ pub fn finetune(
 
 /// Fine-tunes as `spec` says.
 pub fn run(spec: &Spec, options: &FinetuneOptions) -> Result<FinetuneReport, TrainError> {
-    let (train_set, val_set) = data::load_from_spec(&spec.dataset)?;
+    let (train_set, val_set) = data::load_from_spec(&spec.dataset, Path::new(""))?;
     train_on(spec, options, train_set, val_set)
 }
 
@@ -489,8 +479,8 @@ pub fn train_on(
         // Shapes must match what the spec makes from the start model.
         let fresh = GraphModule::from_proto(&start.proto, &Device::flex())?;
         for name in fresh.param_names() {
-            let want = fresh.initializer(&name).map(|d| d.shape.to_vec());
-            let got = model.initializer(&name).map(|d| d.shape.to_vec());
+            let want = fresh.initializer(&name).map(|d| d.shape().to_vec());
+            let got = model.initializer(&name).map(|d| d.shape().to_vec());
             if want != got {
                 return Err(TrainError::Resume {
                     path: checkpoint::checkpoint_dir(&out),
@@ -500,7 +490,7 @@ pub fn train_on(
         }
     }
     if !spec.model.freeze.is_empty() {
-        let n = model.freeze(&spec.model.freeze)?;
+        let n = model.freeze_matching(&spec.model.freeze)?;
         tracing::info!("froze {n} parameters matching {:?}", spec.model.freeze);
     }
     if spec.model.freeze_depth > 0 {
@@ -526,7 +516,7 @@ pub fn train_on(
     let mut optim = optimizer(spec);
     if let Some(ckpt) = &resumed {
         optim = optim
-            .from_bytes(ckpt.optimizer.clone().into())
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(ckpt.optimizer.clone()))
             .map_err(|e| TrainError::Optimizer {
                 path: checkpoint::checkpoint_dir(&out),
                 reason: format!("{e:?}"),
@@ -534,12 +524,10 @@ pub fn train_on(
     }
 
     let params = PreprocessParams::from_config(&start.config, input_hw.1, input_hw.0);
-    let augmenter = Augmenter::new(&spec.augment);
-    let augmenter = augmenter.is_active().then_some(&augmenter);
+    let batcher = Batcher::new(params, Some(spec.augment.clone()), spec.train.seed, 0);
     let batch_size = spec.train.batch.max(1) as usize;
     let steps_per_epoch = train_set.samples.len().div_ceil(batch_size);
     let schedule = lr_schedule(spec, steps_per_epoch);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let metric_name = validate::metric_name(task).to_string();
 
     let mut state = match resumed {
@@ -584,44 +572,31 @@ pub fn train_on(
     let epochs = spec.train.epochs as usize;
     while state.epoch < epochs {
         let epoch = state.epoch;
-        let order = epoch_order(train_set.samples.len(), spec.train.seed, epoch);
+        let batches = batcher.epoch_batches(train_set.samples.len(), epoch, batch_size, true);
         let bar = progress_bar(options.quiet, steps_per_epoch as u64);
         bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
         bar.set_position(state.batches_done as u64);
         let epoch_started =
             Instant::now() - std::time::Duration::from_secs_f64(state.epoch_seconds);
-        for (b, chunk) in order
-            .chunks(batch_size)
-            .enumerate()
-            .skip(state.batches_done)
-        {
+        for (b, indices) in batches.iter().enumerate().skip(state.batches_done) {
             if options
                 .max_steps
                 .is_some_and(|m| state.global_step - steps_this_run_start >= m)
             {
                 bar.abandon();
                 save_checkpoint(&model, &optim, &state)?;
+                let images_per_second =
+                    images_per_second(&state, steps_this_run_start, batch_size, run_started);
                 return Ok(FinetuneReport {
                     out_dir: out,
                     bundle: None,
                     history: state.history,
                     metric_name,
                     best_metric: state.best_metric,
-                    images_per_second: images_per_second(
-                        &state,
-                        steps_this_run_start,
-                        batch_size,
-                        run_started,
-                    ),
+                    images_per_second,
                 });
             }
-            let samples: Vec<&data::Sample> =
-                chunk.iter().map(|&i| &train_set.samples[i]).collect();
-            let seeds: Vec<u64> = chunk
-                .iter()
-                .map(|&i| sample_seed(spec.train.seed, epoch, i))
-                .collect();
-            let batch = batch::make_batch(&samples, &seeds, &params, augmenter, threads)?;
+            let batch = batcher.load(&train_set, indices, epoch)?;
             let input =
                 Tensor::<4>::from_data(TensorData::new(batch.input.clone(), batch.shape), &device);
             let forward = model.forward(input, Mode::Train)?;

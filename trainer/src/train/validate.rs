@@ -131,7 +131,7 @@ pub fn validate(
     let report = match eval.map {
         MapMode::Voc => detection::evaluate_voc(&gt, &pred, classes, eval.iou)?,
         MapMode::Coco => {
-            detection::evaluate_coco(&gt, &pred, classes, eval.max_detections as usize)
+            detection::evaluate_coco(&gt, &pred, classes, eval.max_detections as usize)?
         }
     };
     let metric = match eval.map {
