@@ -910,3 +910,112 @@ fn dropout_drops_only_in_train_and_inputs_are_checked() {
         .to_string();
     assert!(err.contains("cat (Concat)"), "{err}");
 }
+
+#[test]
+fn opset_11_semantics_match_tract() {
+    // Softmax over the flattened trailing axes, Squeeze/Split/ReduceSum axes as attributes,
+    // Gemm with transA/alpha/beta, Clip bounds as inputs, constant Pad as attribute-free input.
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[1, 2, 3, 4]);
+    b.init_f32("gemm.a", &[6, 3], values(21, 18));
+    b.init_f32("gemm.c", &[1, 4], values(22, 4));
+    b.init_i64("shape2", &[2], vec![6, 4]);
+    b.node(
+        "Softmax",
+        "softmax_flat",
+        &["x"],
+        &["sm"],
+        vec![attr_int("axis", 2)],
+    );
+    b.node(
+        "Split",
+        "split",
+        &["x"],
+        &["xa", "xb"],
+        vec![attr_int("axis", 3), attr_ints("split", &[1, 3])],
+    );
+    b.node(
+        "Squeeze",
+        "squeeze",
+        &["xa"],
+        &["sq"],
+        vec![attr_ints("axes", &[0, 3])],
+    );
+    b.node(
+        "ReduceSum",
+        "reduce",
+        &["xb"],
+        &["rs"],
+        vec![attr_ints("axes", &[1, 3]), attr_int("keepdims", 1)],
+    );
+    b.node("Reshape", "flat", &["x", "shape2"], &["x2"], vec![]);
+    b.node(
+        "Gemm",
+        "gemm",
+        &["gemm.a", "x2", "gemm.c"],
+        &["g"],
+        vec![
+            attr_int("transA", 1),
+            attr_float("alpha", 0.5),
+            attr_float("beta", 2.0),
+        ],
+    );
+    b.output("sm", &[1, 2, 3, 4]);
+    b.output("sq", &[2, 3]);
+    b.output("rs", &[1, 1, 3, 1]);
+    b.output("g", &[3, 4]);
+    let mut proto = b.finish("test");
+    proto.opset_import[0].version = 11;
+    assert_matches_tract("opset 11", &proto, [1, 2, 3, 4], &values(23, 24));
+
+    // Upsample (opset 9; tract has no Upsample): nearest and linear with scales as an input,
+    // against the ONNX definition: source coordinate = output coordinate / scale (asymmetric),
+    // nearest takes its floor, linear interpolates with the edge repeated.
+    let x = values(24, 24);
+    let at = |c: usize, r: usize, k: usize| x[c * 12 + r * 4 + k];
+    let lerp_axis = |s: f32, len: usize| {
+        let lo = s.floor() as usize;
+        (lo.min(len - 1), (lo + 1).min(len - 1), s - s.floor())
+    };
+    for mode in ["nearest", "linear"] {
+        let mut b = OnnxBuilder::default();
+        b.input("x", &[1, 2, 3, 4]);
+        b.init_f32("scales", &[4], vec![1.0, 1.0, 2.0, 3.0]);
+        b.node(
+            "Upsample",
+            "upsample",
+            &["x", "scales"],
+            &["y"],
+            vec![attr_str("mode", mode)],
+        );
+        b.output("y", &[1, 2, 6, 12]);
+        let mut proto = b.finish("test");
+        proto.opset_import[0].version = 9;
+        let module = GraphModule::from_proto(&proto, &flex()).unwrap();
+        let y = module
+            .forward(tensor4(x.clone(), [1, 2, 3, 4], &flex()), Mode::Eval)
+            .unwrap();
+        assert_eq!(y.outputs[0].dims(), [1, 2, 6, 12]);
+        let y = y.outputs[0].to_f32_vec();
+        for c in 0..2 {
+            for i in 0..6 {
+                for j in 0..12 {
+                    let (si, sj) = (i as f32 / 2.0, j as f32 / 3.0);
+                    let expected = if mode == "nearest" {
+                        at(c, si.floor() as usize, sj.floor() as usize)
+                    } else {
+                        let (r0, r1, wr) = lerp_axis(si, 3);
+                        let (k0, k1, wk) = lerp_axis(sj, 4);
+                        let row = |r| at(c, r, k0) * (1.0 - wk) + at(c, r, k1) * wk;
+                        row(r0) * (1.0 - wr) + row(r1) * wr
+                    };
+                    let got = y[c * 72 + i * 12 + j];
+                    assert!(
+                        (got - expected).abs() < 1e-6,
+                        "Upsample {mode} at {c},{i},{j}: {got} vs {expected}"
+                    );
+                }
+            }
+        }
+    }
+}
