@@ -1023,3 +1023,62 @@ fn opset_11_semantics_match_tract() {
         }
     }
 }
+
+#[test]
+fn bad_graphs_are_typed_errors_naming_the_node() {
+    let run = |build: &dyn Fn(&mut OnnxBuilder)| -> String {
+        let mut b = OnnxBuilder::default();
+        b.input("x", &[1, 3, 4, 4]);
+        build(&mut b);
+        b.output("y", &[1, 3, 4, 4]);
+        match GraphModule::from_proto(&b.finish("test"), &flex()) {
+            Err(e) => e.to_string(),
+            Ok(module) => module
+                .forward(tensor4(vec![0.5; 48], [1, 3, 4, 4], &flex()), Mode::Eval)
+                .map(|_| "no error".to_string())
+                .unwrap_or_else(|e| e.to_string()),
+        }
+    };
+    let conv = run(&|b| {
+        b.init_f32("w", &[4, 5, 3, 3], vec![0.1; 180]);
+        b.node("Conv", "conv_in", &["x", "w"], &["y"], vec![]);
+    });
+    assert!(
+        conv.contains("conv_in (Conv)") && conv.contains("do not agree"),
+        "{conv}"
+    );
+    let add = run(&|b| {
+        b.init_f32("bias", &[5], vec![0.1; 5]);
+        b.node("Add", "add_bias", &["x", "bias"], &["y"], vec![]);
+    });
+    assert!(
+        add.contains("add_bias (Add)") && add.contains("do not broadcast"),
+        "{add}"
+    );
+    let reshape = run(&|b| {
+        b.init_i64("shape", &[2], vec![7, -1]);
+        b.node("Reshape", "to_rows", &["x", "shape"], &["y"], vec![]);
+    });
+    assert!(reshape.contains("to_rows (Reshape)"), "{reshape}");
+    let missing = run(&|b| {
+        b.node("Relu", "act", &["not_there"], &["y"], vec![]);
+    });
+    assert!(
+        missing.contains("act (Relu)") && missing.contains("not_there"),
+        "{missing}"
+    );
+    let pads = run(&|b| {
+        b.init_f32("w", &[3, 3, 3, 3], vec![0.1; 81]);
+        b.node(
+            "Conv",
+            "conv_pads",
+            &["x", "w"],
+            &["y"],
+            vec![attr_ints("pads", &[1, 1])],
+        );
+    });
+    assert!(
+        pads.contains("conv_pads (Conv)") && pads.contains("pads"),
+        "{pads}"
+    );
+}
