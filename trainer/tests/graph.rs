@@ -20,7 +20,12 @@ fn flex() -> Device {
 /// Burn and tract on one zoo model and dog.jpg; returns burn's outputs and prints the diffs.
 fn compare_zoo_model(name: &str, max_rel: f32) {
     let bundle = common::bundle(name);
+    let started = Instant::now();
     let module = GraphModule::from_onnx(&bundle.onnx, &flex()).expect("loads");
+    println!(
+        "{name}: GraphModule::from_onnx {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let dims: Vec<usize> = module
         .input_dims()
         .iter()
@@ -900,13 +905,180 @@ fn dropout_drops_only_in_train_and_inputs_are_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("'x'") && err.contains("[1, 3, 6, 6]"), "{err}");
-    // Resize with constant sizes pins the batch; the error names the node.
-    let err = module
+    // Resize with constant sizes was turned into scales at load: the batch is free.
+    let out = module
         .forward(
             tensor4(values(3, 4 * 72), [4, 2, 6, 6], &flex()),
             Mode::Eval,
         )
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("cat (Concat)"), "{err}");
+        .unwrap();
+    assert_eq!(out.outputs[0].dims(), [4, 4]);
+}
+
+#[test]
+fn opset_11_semantics_match_tract() {
+    // Softmax over the flattened trailing axes, Squeeze/Split/ReduceSum axes as attributes,
+    // Gemm with transA/alpha/beta, Clip bounds as inputs, constant Pad as attribute-free input.
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[1, 2, 3, 4]);
+    b.init_f32("gemm.a", &[6, 3], values(21, 18));
+    b.init_f32("gemm.c", &[1, 4], values(22, 4));
+    b.init_i64("shape2", &[2], vec![6, 4]);
+    b.node(
+        "Softmax",
+        "softmax_flat",
+        &["x"],
+        &["sm"],
+        vec![attr_int("axis", 2)],
+    );
+    b.node(
+        "Split",
+        "split",
+        &["x"],
+        &["xa", "xb"],
+        vec![attr_int("axis", 3), attr_ints("split", &[1, 3])],
+    );
+    b.node(
+        "Squeeze",
+        "squeeze",
+        &["xa"],
+        &["sq"],
+        vec![attr_ints("axes", &[0, 3])],
+    );
+    b.node(
+        "ReduceSum",
+        "reduce",
+        &["xb"],
+        &["rs"],
+        vec![attr_ints("axes", &[1, 3]), attr_int("keepdims", 1)],
+    );
+    b.node("Reshape", "flat", &["x", "shape2"], &["x2"], vec![]);
+    b.node(
+        "Gemm",
+        "gemm",
+        &["gemm.a", "x2", "gemm.c"],
+        &["g"],
+        vec![
+            attr_int("transA", 1),
+            attr_float("alpha", 0.5),
+            attr_float("beta", 2.0),
+        ],
+    );
+    b.output("sm", &[1, 2, 3, 4]);
+    b.output("sq", &[2, 3]);
+    b.output("rs", &[1, 1, 3, 1]);
+    b.output("g", &[3, 4]);
+    let mut proto = b.finish("test");
+    proto.opset_import[0].version = 11;
+    assert_matches_tract("opset 11", &proto, [1, 2, 3, 4], &values(23, 24));
+
+    // Upsample (opset 9; tract has no Upsample): nearest and linear with scales as an input,
+    // against the ONNX definition: source coordinate = output coordinate / scale (asymmetric),
+    // nearest takes its floor, linear interpolates with the edge repeated.
+    let x = values(24, 24);
+    let at = |c: usize, r: usize, k: usize| x[c * 12 + r * 4 + k];
+    let lerp_axis = |s: f32, len: usize| {
+        let lo = s.floor() as usize;
+        (lo.min(len - 1), (lo + 1).min(len - 1), s - s.floor())
+    };
+    for mode in ["nearest", "linear"] {
+        let mut b = OnnxBuilder::default();
+        b.input("x", &[1, 2, 3, 4]);
+        b.init_f32("scales", &[4], vec![1.0, 1.0, 2.0, 3.0]);
+        b.node(
+            "Upsample",
+            "upsample",
+            &["x", "scales"],
+            &["y"],
+            vec![attr_str("mode", mode)],
+        );
+        b.output("y", &[1, 2, 6, 12]);
+        let mut proto = b.finish("test");
+        proto.opset_import[0].version = 9;
+        let module = GraphModule::from_proto(&proto, &flex()).unwrap();
+        let y = module
+            .forward(tensor4(x.clone(), [1, 2, 3, 4], &flex()), Mode::Eval)
+            .unwrap();
+        assert_eq!(y.outputs[0].dims(), [1, 2, 6, 12]);
+        let y = y.outputs[0].to_f32_vec();
+        for c in 0..2 {
+            for i in 0..6 {
+                for j in 0..12 {
+                    let (si, sj) = (i as f32 / 2.0, j as f32 / 3.0);
+                    let expected = if mode == "nearest" {
+                        at(c, si.floor() as usize, sj.floor() as usize)
+                    } else {
+                        let (r0, r1, wr) = lerp_axis(si, 3);
+                        let (k0, k1, wk) = lerp_axis(sj, 4);
+                        let row = |r| at(c, r, k0) * (1.0 - wk) + at(c, r, k1) * wk;
+                        row(r0) * (1.0 - wr) + row(r1) * wr
+                    };
+                    let got = y[c * 72 + i * 12 + j];
+                    assert!(
+                        (got - expected).abs() < 1e-6,
+                        "Upsample {mode} at {c},{i},{j}: {got} vs {expected}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_graphs_are_typed_errors_naming_the_node() {
+    let run = |build: &dyn Fn(&mut OnnxBuilder)| -> String {
+        let mut b = OnnxBuilder::default();
+        b.input("x", &[1, 3, 4, 4]);
+        build(&mut b);
+        b.output("y", &[1, 3, 4, 4]);
+        match GraphModule::from_proto(&b.finish("test"), &flex()) {
+            Err(e) => e.to_string(),
+            Ok(module) => module
+                .forward(tensor4(vec![0.5; 48], [1, 3, 4, 4], &flex()), Mode::Eval)
+                .map(|_| "no error".to_string())
+                .unwrap_or_else(|e| e.to_string()),
+        }
+    };
+    let conv = run(&|b| {
+        b.init_f32("w", &[4, 5, 3, 3], vec![0.1; 180]);
+        b.node("Conv", "conv_in", &["x", "w"], &["y"], vec![]);
+    });
+    assert!(
+        conv.contains("conv_in (Conv)") && conv.contains("do not agree"),
+        "{conv}"
+    );
+    let add = run(&|b| {
+        b.init_f32("bias", &[5], vec![0.1; 5]);
+        b.node("Add", "add_bias", &["x", "bias"], &["y"], vec![]);
+    });
+    assert!(
+        add.contains("add_bias (Add)") && add.contains("do not broadcast"),
+        "{add}"
+    );
+    let reshape = run(&|b| {
+        b.init_i64("shape", &[2], vec![7, -1]);
+        b.node("Reshape", "to_rows", &["x", "shape"], &["y"], vec![]);
+    });
+    assert!(reshape.contains("to_rows (Reshape)"), "{reshape}");
+    let missing = run(&|b| {
+        b.node("Relu", "act", &["not_there"], &["y"], vec![]);
+    });
+    assert!(
+        missing.contains("act (Relu)") && missing.contains("not_there"),
+        "{missing}"
+    );
+    let pads = run(&|b| {
+        b.init_f32("w", &[3, 3, 3, 3], vec![0.1; 81]);
+        b.node(
+            "Conv",
+            "conv_pads",
+            &["x", "w"],
+            &["y"],
+            vec![attr_ints("pads", &[1, 1])],
+        );
+    });
+    assert!(
+        pads.contains("conv_pads (Conv)") && pads.contains("pads"),
+        "{pads}"
+    );
 }

@@ -149,7 +149,9 @@ impl GraphModule {
     }
 
     /// Loads a decoded ONNX model: every op and attribute is checked here, so an unsupported
-    /// graph fails at load and not in the middle of training.
+    /// graph fails at load and not in the middle of training. Where the input shape is fully
+    /// fixed and Resize nodes have constant `sizes`, one `Eval` pass on zeros converts those to
+    /// `scales` (see [`Self::set_input_dims`]), so such a graph also proves it runs.
     pub fn from_proto(proto: &ModelProto, device: &Device) -> Result<Self, GraphError> {
         let graph = proto
             .graph
@@ -312,10 +314,18 @@ impl GraphModule {
             device: device.clone(),
         };
         structure.frees = frees(&structure);
-        Ok(GraphModule {
+        let all_fixed = structure
+            .input_dims
+            .iter()
+            .all(|d| matches!(d, Dim::Fixed(_)));
+        let mut module = GraphModule {
             params: param_values,
             graph: Arc::new(structure),
-        })
+        };
+        if all_fixed {
+            export::resize_sizes_to_scales(&mut module)?;
+        }
+        Ok(module)
     }
 
     /// The graph's one non-initializer input.
@@ -640,6 +650,8 @@ impl GraphModule {
     /// Sets the declared input dimensions (e.g. a smaller detector input). Resize nodes whose
     /// output `sizes` are constants are rewritten to the equivalent constant `scales` first
     /// (measured with one `Eval` pass at the old dimensions), so they follow the new size.
+    /// [`Self::from_proto`] already does this for models whose input shape is fully fixed, so
+    /// that the batch size is free; the rewrite is exact and exported as such.
     pub fn set_input_dims(&mut self, dims: &[i64]) -> Result<(), GraphError> {
         export::resize_sizes_to_scales(self)?;
         Arc::make_mut(&mut self.graph).input_dims = dims
