@@ -131,14 +131,27 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// The parameter id of initializer `name`: a hash of the name, so a graph reloaded from a
+/// checkpoint has the ids its optimizer state was saved under.
+pub fn param_id(name: &str) -> ParamId {
+    // FNV-1a, 64 bit: stable across runs and platforms, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    ParamId::from(hash)
+}
+
 fn new_param(
+    name: &str,
     values: Vec<f32>,
     dims: &[usize],
     device: &Device,
     trainable: bool,
 ) -> Param<Tensor<MAX_RANK>> {
     let tensor = Tensor::<MAX_RANK>::from_data(TensorData::new(values, pad_dims(dims)), device);
-    Param::initialized(ParamId::new(), tensor).set_require_grad(trainable)
+    Param::initialized(param_id(name), tensor).set_require_grad(trainable)
 }
 
 impl GraphModule {
@@ -233,7 +246,13 @@ impl GraphModule {
                     .all(|&(op, k)| op == "BatchNormalization" && k >= 3)
             });
             param_index.insert(name.clone(), params.len());
-            param_values.push(new_param(host.to_f32(), &host.dims, device, !running_stat));
+            param_values.push(new_param(
+                name,
+                host.to_f32(),
+                &host.dims,
+                device,
+                !running_stat,
+            ));
             params.push(ParamInfo {
                 name: name.clone(),
                 dims: host.dims.clone(),

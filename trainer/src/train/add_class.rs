@@ -65,7 +65,8 @@ pub fn add_class(
     }
     let mut spec = spec.clone();
     spec.dataset.classes = Some(classes.clone());
-    let (mut train_set, val_set) = crate::data::load_from_spec(&spec.dataset, std::path::Path::new(""))?;
+    let (mut train_set, val_set) =
+        crate::data::load_from_spec(&spec.dataset, std::path::Path::new(""))?;
     tracing::info!(
         "adding {:?} to the {} classes of {}",
         &classes[old.len()..],

@@ -345,7 +345,9 @@ fn batch_loss(
             let labels = batch
                 .labels
                 .iter()
-                .map(|l| l.ok_or_else(|| TrainError::Invalid("a training image has no class".into())))
+                .map(|l| {
+                    l.ok_or_else(|| TrainError::Invalid("a training image has no class".into()))
+                })
                 .collect::<Result<Vec<usize>, _>>()?;
             heads::classifier::loss(
                 out,

@@ -100,7 +100,8 @@ pub fn validate(
             .iter()
             .map(|s| s.label.unwrap_or(usize::MAX))
             .collect();
-        let report = crate::eval::classification::from_predictions(&truth, &predicted_labels, classes)?;
+        let report =
+            crate::eval::classification::from_predictions(&truth, &predicted_labels, classes)?;
         return Ok(Validation {
             metric: report.accuracy,
             classification: Some(report),
