@@ -632,3 +632,39 @@ fn centernet_pseudo_labels_vtest_frames_into_kitti() {
         "{err}"
     );
 }
+
+#[test]
+fn spec_datasets_load_with_split_or_val_folder() {
+    let dir = temp_dir("from-spec");
+    grid_to_folders(&asset("digits.png"), (20, 20), 5, &dir.join("digits")).unwrap();
+    let spec_path = dir.join("spec.toml");
+    std::fs::write(
+        &spec_path,
+        "[model]\nzoo = \"centernet_mobilenetv3_coco\"\ntask = \"classifier\"\n\
+         [dataset]\nformat = \"folders\"\ntrain = \"digits\"\nval_split = 0.1\n\
+         classes = [\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\"]\nignore_unknown = true\n",
+    )
+    .unwrap();
+    let spec = nvtl_trainer::spec::Spec::load(&spec_path, &[]).unwrap();
+    let (train, val) = nvtl_trainer::data::load_from_spec(&spec.dataset, &dir).unwrap();
+    assert_eq!(train.classes.len(), 9, "class 9 left out");
+    assert_eq!(train.class_counts(), vec![450; 9]);
+    assert_eq!(val.class_counts(), vec![50; 9]);
+
+    // --set paths are relative to the current directory; this one is absolute.
+    let val = format!("dataset.val={}", dir.join("digits").display());
+    let spec = nvtl_trainer::spec::Spec::load(&spec_path, std::slice::from_ref(&val)).unwrap();
+    let (train, val_set) = nvtl_trainer::data::load_from_spec(&spec.dataset, &dir).unwrap();
+    assert_eq!(train.class_counts(), vec![500; 9]);
+    assert_eq!(
+        val_set.class_counts(),
+        vec![500; 9],
+        "the val folder, train's classes"
+    );
+
+    let spec =
+        nvtl_trainer::spec::Spec::load(&spec_path, &[val, "dataset.ignore_unknown=false".into()])
+            .unwrap();
+    let err = nvtl_trainer::data::load_from_spec(&spec.dataset, &dir).unwrap_err();
+    assert!(err.to_string().contains("unknown class \"9\""), "{err}");
+}
