@@ -666,7 +666,7 @@ impl Spec {
             return String::new();
         };
         if let Some(Value::Table(head)) = table.get_mut("head") {
-            head.retain(|key, _| self.model.task.head_keys().iter().any(|k| *k == key));
+            head.retain(|key, _| self.model.task.head_keys().contains(&key));
         }
         toml::to_string_pretty(&table).unwrap_or_default()
     }

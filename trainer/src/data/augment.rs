@@ -5,7 +5,7 @@
 //! image and, with exactly the same geometry, to the boxes. Boxes are clipped to the result and
 //! dropped when narrower or lower than [`MIN_BOX_SIZE`] pixels.
 
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use rand::{Rng, RngExt};
 
 use super::Object;
@@ -149,39 +149,47 @@ fn clip(x1: f32, y1: f32, x2: f32, y2: f32, w: f32, h: f32) -> (f32, f32, f32, f
 /// Bilinear resampling of `image` under `zoom` (pixel centres: source
 /// `(x' + 0.5 - tx) / factor - 0.5`), black outside the source.
 fn zoom_image(image: &RgbImage, zoom: Zoom) -> RgbImage {
-    let (w, h) = (image.width(), image.height());
-    let mut out = RgbImage::new(w, h);
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut out = RgbImage::new(w as u32, h as u32);
     if w == 0 || h == 0 {
         return out;
     }
-    let (max_x, max_y) = (w as f32 - 1.0, h as f32 - 1.0);
-    for v in 0..h {
-        let sy = (v as f32 + 0.5 - zoom.ty) / zoom.factor - 0.5;
-        if sy < -0.5 || sy > max_y + 0.5 {
-            continue;
-        }
-        let sy = sy.clamp(0.0, max_y);
-        let y0 = sy.floor() as u32;
-        let y1 = (y0 + 1).min(h - 1);
-        let fy = sy - y0 as f32;
-        for u in 0..w {
-            let sx = (u as f32 + 0.5 - zoom.tx) / zoom.factor - 0.5;
-            if sx < -0.5 || sx > max_x + 0.5 {
+    // Per output column / row: the two source indices and the weight of the second, or None
+    // where the output pixel lies outside the scaled image.
+    let taps = |size: usize, shift: f32| -> Vec<Option<(usize, usize, f32)>> {
+        let max = size as f32 - 1.0;
+        (0..size)
+            .map(|o| {
+                let s = (o as f32 + 0.5 - shift) / zoom.factor - 0.5;
+                if s < -0.5 || s > max + 0.5 {
+                    return None;
+                }
+                let s = s.clamp(0.0, max);
+                let i0 = s.floor() as usize;
+                Some((i0, (i0 + 1).min(size - 1), s - i0 as f32))
+            })
+            .collect()
+    };
+    let (columns, rows) = (taps(w, zoom.tx), taps(h, zoom.ty));
+    let src = image.as_raw();
+    let row_bytes = w * 3;
+    let dst = &mut *out;
+    for (v, row) in rows.iter().enumerate() {
+        let Some((y0, y1, fy)) = *row else { continue };
+        let (top, bottom) = (
+            &src[y0 * row_bytes..][..row_bytes],
+            &src[y1 * row_bytes..][..row_bytes],
+        );
+        let out_row = &mut dst[v * row_bytes..][..row_bytes];
+        for (u, column) in columns.iter().enumerate() {
+            let Some((x0, x1, fx)) = *column else {
                 continue;
-            }
-            let sx = sx.clamp(0.0, max_x);
-            let x0 = sx.floor() as u32;
-            let x1 = (x0 + 1).min(w - 1);
-            let fx = sx - x0 as f32;
-            let (a, b) = (image.get_pixel(x0, y0).0, image.get_pixel(x1, y0).0);
-            let (c, d) = (image.get_pixel(x0, y1).0, image.get_pixel(x1, y1).0);
-            let mut pixel = [0u8; 3];
+            };
             for ch in 0..3 {
-                let top = a[ch] as f32 * (1.0 - fx) + b[ch] as f32 * fx;
-                let bottom = c[ch] as f32 * (1.0 - fx) + d[ch] as f32 * fx;
-                pixel[ch] = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+                let t = top[x0 * 3 + ch] as f32 * (1.0 - fx) + top[x1 * 3 + ch] as f32 * fx;
+                let b = bottom[x0 * 3 + ch] as f32 * (1.0 - fx) + bottom[x1 * 3 + ch] as f32 * fx;
+                out_row[u * 3 + ch] = (t * (1.0 - fy) + b * fy).round().clamp(0.0, 255.0) as u8;
             }
-            out.put_pixel(u, v, Rgb(pixel));
         }
     }
     out

@@ -101,9 +101,17 @@ fn pull_frames(
     let mut written = 0usize;
     let mut total: Option<u64> = None;
     loop {
-        let sample = match sink.pull_sample() {
-            Ok(sample) => sample,
-            Err(_) => break,
+        // A decoding error posts an error message and no EOS: poll, so it is never missed.
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
+            if let Some(reason) = bus_error() {
+                return Err(fail(format!(
+                    "decoding stopped after {index} frames: {reason}"
+                )));
+            }
+            if sink.is_eos() {
+                break;
+            }
+            continue;
         };
         let keep = index >= first && index <= last && (index - first) % every as u64 == 0;
         if keep {
