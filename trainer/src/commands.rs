@@ -118,6 +118,34 @@ pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
         println!("plot: {}", out.join("pr_curves.png").display());
     }
     println!("{} {:.4}", validate::metric_name(spec.model.task), v.metric);
+    let images: Vec<serde_json::Value> = val
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, sample)| {
+            let predicted = v.top1.get(i).filter(|&&c| c != usize::MAX);
+            serde_json::json!({
+                "image": sample.image,
+                "truth": sample.label,
+                "predicted": predicted,
+                "objects": v.predictions.get(i).map(|p| p.iter().map(|(c, b, s)| serde_json::json!({
+                    "class": c, "bbox": b, "score": s
+                })).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    let metrics = serde_json::json!({
+        "bundle": bundle,
+        "images": images,
+        "metric": validate::metric_name(spec.model.task),
+        "value": v.metric,
+        "classes": names,
+        "classification": v.classification,
+        "detection": v.detection,
+    });
+    let path = out.join("metrics.json");
+    nvtl_trainer::fsutil::write_atomic(&path, serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    println!("metrics: {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -240,6 +240,7 @@ pub enum Schedule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainSpec {
+    /// 0 exports the edited start model (input size, classes) without training.
     pub epochs: u32,
     /// Images per step (over all devices).
     pub batch: u32,
@@ -740,10 +741,8 @@ impl Spec {
             ));
         }
         let train = &self.train;
-        for (key, value) in [("epochs", train.epochs), ("batch", train.batch)] {
-            if value == 0 {
-                return Err(invalid("train", key, "must be at least 1".into()));
-            }
+        if train.batch == 0 {
+            return Err(invalid("train", "batch", "must be at least 1".into()));
         }
         if train.schedule == Schedule::Step && train.step_epochs == 0 {
             return Err(invalid(

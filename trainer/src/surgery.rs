@@ -70,7 +70,7 @@ fn class_layer<'g>(proto: &'g ModelProto, output: &str) -> Result<&'g NodeProto,
         let node = graph
             .node
             .iter()
-            .find(|n| n.output.iter().any(|o| *o == value))
+            .find(|n| n.output.contains(&value))
             .ok_or_else(|| SurgeryError::NoClassLayer {
                 output: output.into(),
                 reason: format!("nothing produces '{value}'"),

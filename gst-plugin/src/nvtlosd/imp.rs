@@ -7,8 +7,8 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use nvtl_core::draw::{class_color, Canvas, PackedRgbFormat};
 use crate::meta;
+use nvtl_core::draw::{class_color, Canvas, PackedRgbFormat};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -720,6 +720,18 @@ pub fn train_on(
             }
         }
     }
+    if epochs == 0 {
+        // No training asked for: the edited start model (new input size, class channels) is
+        // the result.
+        let contents = BundleContents {
+            base_config: &start.config,
+            labels: &classes,
+            input_hw,
+            overrides: &spec.export.nvinfer,
+            header: &contents_header,
+        };
+        write_bundle(&best_dir, &model.valid().to_proto()?, &contents)?;
+    }
     Ok(FinetuneReport {
         out_dir: out,
         bundle: Some(best_dir),

@@ -23,6 +23,8 @@ pub struct Validation {
     pub detection: Option<DetectionReport>,
     /// Per image: predicted (class, [left, top, right, bottom], score) in image pixels.
     pub predictions: Vec<Vec<(usize, [f32; 4], f32)>>,
+    /// Per image of a classifier: the top-1 class (usize::MAX when the model gave none).
+    pub top1: Vec<usize>,
 }
 
 pub fn metric_name(task: Task) -> &'static str {
@@ -107,6 +109,7 @@ pub fn validate(
             classification: Some(report),
             detection: None,
             predictions,
+            top1: predicted_labels,
         });
     }
     let mut gt = Vec::new();
@@ -144,5 +147,6 @@ pub fn validate(
         classification: None,
         detection: Some(report),
         predictions,
+        top1: Vec::new(),
     })
 }
