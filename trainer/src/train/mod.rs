@@ -668,7 +668,7 @@ pub fn train_on(
             overrides: &spec.export.nvinfer,
             header: &contents_header,
         };
-        let metric = if val_set.samples.is_empty() {
+        let validation = if val_set.samples.is_empty() {
             None
         } else {
             let candidate = out.join(".epoch-bundle");
@@ -676,8 +676,9 @@ pub fn train_on(
             let validation =
                 validate::validate(&candidate, &val_set, task, &spec.eval, options.quiet)?;
             let _ = std::fs::remove_dir_all(&candidate);
-            Some(validation.metric)
+            Some(validation)
         };
+        let metric = validation.as_ref().map(|v| v.metric);
         tracing::info!(
             "epoch {}/{epochs}: loss {train_loss:.4}{} in {seconds:.1} s",
             epoch + 1,
@@ -700,6 +701,19 @@ pub fn train_on(
             state.best_metric = metric;
             state.best_epoch = Some(epoch + 1);
             write_bundle(&best_dir, &proto, &contents)?;
+            // The best epoch's validation as pictures next to the curves.
+            if let Some(v) = &validation {
+                if let Some(report) = &v.detection {
+                    plot::pr_curves(&out.join("pr_curves.png"), &report.per_class, &classes)?;
+                }
+                if let Some(report) = &v.classification {
+                    plot::confusion_matrix(
+                        &out.join("confusion_matrix.png"),
+                        &report.confusion,
+                        &classes,
+                    )?;
+                }
+            }
         }
         plot::training_curves(
             &out.join("training_curves.png"),
