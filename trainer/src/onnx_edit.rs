@@ -81,6 +81,23 @@ pub fn resizes_to_scales(proto: &mut ModelProto) -> Result<usize, EditError> {
         changed += 1;
     }
     graph.initializer.extend(new_inits);
+    // The `sizes` constants nothing reads any more.
+    let used: std::collections::HashSet<String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .collect();
+    let outputs: std::collections::HashSet<&str> =
+        graph.output.iter().map(|o| o.name.as_str()).collect();
+    let unused: std::collections::HashSet<String> = graph
+        .initializer
+        .iter()
+        .filter(|i| !used.contains(&i.name) && !outputs.contains(i.name.as_str()))
+        .map(|i| i.name.clone())
+        .collect();
+    graph.initializer.retain(|i| !unused.contains(&i.name));
+    // Old IR versions list initializers as graph inputs too.
+    graph.input.retain(|i| !unused.contains(&i.name));
     Ok(changed)
 }
 
