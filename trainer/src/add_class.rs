@@ -32,9 +32,14 @@ pub struct AddClassArgs {
     out: Option<PathBuf>,
     #[arg(long)]
     resume: bool,
+    /// Where to train: `cpu`, `cuda` or `cuda:0,1,...` (data parallel); beats the spec's
+    /// `train.devices`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
-pub fn run(args: AddClassArgs, quiet: bool) -> Result<ExitCode> {
+pub fn run(mut args: AddClassArgs, quiet: bool) -> Result<ExitCode> {
+    crate::commands::push_devices_override(args.devices.as_deref(), &mut args.set);
     let spec = Spec::load(&args.spec, &args.set)?;
     let method = match args.method {
         Method::Merged => AddClassMethod::Merged,

@@ -33,9 +33,14 @@ pub struct FinetuneArgs {
     /// Stop after this many optimizer steps (the run can be resumed).
     #[arg(long)]
     max_steps: Option<usize>,
+    /// Where to train: `cpu`, `cuda` or `cuda:0,1,...` (data parallel); beats the spec's
+    /// `train.devices`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
-pub fn finetune(args: FinetuneArgs, quiet: bool) -> Result<ExitCode> {
+pub fn finetune(mut args: FinetuneArgs, quiet: bool) -> Result<ExitCode> {
+    push_devices_override(args.devices.as_deref(), &mut args.set);
     let options = FinetuneOptions {
         resume: args.resume,
         out: args.out,
@@ -364,4 +369,12 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
         annotated_dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--devices` flag as the last `--set` override, so it beats the spec and `--set`.
+pub(crate) fn push_devices_override(devices: Option<&str>, set: &mut Vec<String>) {
+    if let Some(devices) = devices {
+        let value = toml::Value::String(devices.to_string());
+        set.push(format!("train.devices={value}"));
+    }
 }

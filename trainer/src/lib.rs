@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod data;
+pub mod devices;
 pub mod eval;
 pub mod export;
 pub mod fsutil;

@@ -833,20 +833,9 @@ fn head_section() -> &'static Section {
 }
 
 fn check_devices(devices: &str) -> Result<(), String> {
-    let ok = match devices.split_once(':') {
-        None => matches!(devices, "cpu" | "cuda"),
-        Some(("cuda", list)) => {
-            !list.is_empty() && list.split(',').all(|n| n.trim().parse::<u32>().is_ok())
-        }
-        Some(_) => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "\"{devices}\": expected \"cpu\", \"cuda\" or \"cuda:0,1,...\""
-        ))
-    }
+    crate::devices::DeviceList::parse(devices)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn find_section(name: &str, origin: &Origin) -> Result<&'static Section, SpecError> {

@@ -42,6 +42,15 @@ fn kitti_with_bad_line(dir: &Path) {
     );
 }
 
+/// The same two photos with valid labels.
+fn valid_kitti(dir: &Path) {
+    kitti_with_bad_line(dir);
+    write(
+        &dir.join("label_2/000001.txt"),
+        "person 0.00 0 0.00 10 20 110 220 0 0 0 0 0 0 0\n",
+    );
+}
+
 fn detector_spec(dir: &Path, extra: &str) -> std::path::PathBuf {
     let spec = dir.join("spec.toml");
     write(
@@ -122,11 +131,7 @@ fn a_malformed_kitti_label_names_file_and_line_and_nothing_is_exported() {
 #[test]
 fn resume_without_a_checkpoint_and_an_unsupported_op_are_clear_errors() {
     let dir = common::temp_dir("cli-resume");
-    kitti_with_bad_line(&dir.join("kitti"));
-    write(
-        &dir.join("kitti/label_2/000001.txt"),
-        "person 0.00 0 0.00 10 20 110 220 0 0 0 0 0 0 0\n",
-    );
+    valid_kitti(&dir.join("kitti"));
     let spec = detector_spec(&dir, "");
     let (ok, err) = trainer(&["finetune", "--resume", "--spec", spec.to_str().unwrap()]);
     assert!(!ok);
@@ -176,5 +181,30 @@ fn resume_without_a_checkpoint_and_an_unsupported_op_are_clear_errors() {
         "{err}"
     );
     assert!(!dir.join("odd-out/bundle").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn gpus_in_a_cpu_build_say_how_to_get_cuda_and_nothing_is_written() {
+    if nvtl_trainer::devices::CUDA_BUILT {
+        return; // this test is about the CPU build CI makes
+    }
+    let dir = common::temp_dir("cli-devices");
+    valid_kitti(&dir.join("kitti"));
+    let spec = detector_spec(&dir, "");
+    let spec = spec.to_str().unwrap();
+    let (ok, err) = trainer(&["finetune", "--spec", spec, "--devices", "cuda:0,1"]);
+    assert!(!ok);
+    assert!(
+        err.contains("cuda:0,1") && err.contains("--features cuda"),
+        "{err}"
+    );
+    let (ok, err) = trainer(&["finetune", "--spec", spec, "--devices", "gpu"]);
+    assert!(!ok);
+    assert!(
+        err.contains("\"gpu\"") && err.contains("cuda:0,1,..."),
+        "{err}"
+    );
+    assert!(!dir.join("out").exists(), "nothing may be written");
     std::fs::remove_dir_all(&dir).unwrap();
 }

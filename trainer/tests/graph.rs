@@ -1082,3 +1082,140 @@ fn bad_graphs_are_typed_errors_naming_the_node() {
         "{pads}"
     );
 }
+
+/// x [N, 2, 6, 6] -> Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm -> y [N, 3]: no
+/// BatchNormalization, so every image's loss depends on that image alone.
+fn per_image_net() -> ModelProto {
+    let mut b = OnnxBuilder::default();
+    b.input("x", &[-1, 2, 6, 6]);
+    b.init_f32("conv.w", &[4, 2, 3, 3], values(11, 72));
+    b.init_f32("conv.b", &[4], vec![0.1, -0.2, 0.05, 0.0]);
+    b.init_f32("fc.w", &[3, 4], values(12, 12));
+    b.init_f32("fc.b", &[3], vec![0.0, 0.1, -0.1]);
+    b.node(
+        "Conv",
+        "conv",
+        &["x", "conv.w", "conv.b"],
+        &["c"],
+        vec![attr_ints("pads", &[1, 1, 1, 1])],
+    );
+    b.node("Relu", "relu", &["c"], &["r"], vec![]);
+    b.node("GlobalAveragePool", "gap", &["r"], &["g"], vec![]);
+    b.node("Flatten", "flat", &["g"], &["f"], vec![]);
+    b.node(
+        "Gemm",
+        "fc",
+        &["f", "fc.w", "fc.b"],
+        &["y"],
+        vec![attr_int("transB", 1)],
+    );
+    b.output("y", &[-1, 3]);
+    b.finish("test")
+}
+
+/// A 5-image batch for the [`per_image_net`] / [`small_net`] input.
+fn five_images() -> nvtl_trainer::data::Batch {
+    nvtl_trainer::data::Batch {
+        input: values(21, 5 * 72).iter().map(|v| v * 2.0 + 0.5).collect(),
+        shape: [5, 2, 6, 6],
+        objects: vec![Vec::new(); 5],
+        labels: vec![None; 5],
+        indices: vec![4, 0, 3, 1, 2],
+    }
+}
+
+/// The mean over the shard's images of a fixed per-image weighting of the outputs (weights
+/// drawn from each image's dataset index, so shards see the same weights as the whole batch).
+fn mean_weighted_loss(
+    model: &GraphModule,
+    shard: &nvtl_trainer::data::Batch,
+    device: &Device,
+) -> Result<nvtl_trainer::devices::ShardLoss, GraphError> {
+    let x = tensor4(shard.input.clone(), shard.shape, device);
+    let forward = model.forward(x, Mode::Train)?;
+    let y = forward.outputs[0].clone().into_rank::<2>()?;
+    let [n, k] = y.dims();
+    let weights: Vec<f32> = shard
+        .indices
+        .iter()
+        .flat_map(|&i| values(100 + i as u64, k))
+        .collect();
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [n, k]), device);
+    Ok(nvtl_trainer::devices::ShardLoss {
+        loss: (y * weights).sum().div_scalar(n as f32),
+        batch_norm: forward.batch_norm,
+    })
+}
+
+fn gradient_of(model: &GraphModule, grads: &GradientsParams, name: &str) -> Vec<f32> {
+    let id = model.param(name).unwrap().id;
+    host(&grads.get::<6>(id).expect("gradient").into_data())
+}
+
+#[test]
+fn data_parallel_shards_give_the_whole_batch_gradient() {
+    let device = flex().autodiff();
+    let model = GraphModule::from_proto(&per_image_net(), &device).unwrap();
+    let batch = five_images();
+    let whole = nvtl_trainer::devices::step_gradients(
+        &model,
+        std::slice::from_ref(&device),
+        &batch,
+        mean_weighted_loss,
+    )
+    .unwrap();
+    // Three replicas (shards of 2, 2 and 1 images) on this machine's one CPU device: the same
+    // code path as three GPUs, gradients moved to the first device and summed by burn.
+    let devices = vec![device.clone(), device.clone(), device.clone()];
+    let sharded =
+        nvtl_trainer::devices::step_gradients(&model, &devices, &batch, mean_weighted_loss)
+            .unwrap();
+    assert!(
+        (whole.loss - sharded.loss).abs() < 1e-5 * whole.loss.abs().max(1.0),
+        "loss {} vs {}",
+        whole.loss,
+        sharded.loss
+    );
+    for name in ["conv.w", "conv.b", "fc.w", "fc.b"] {
+        let a = gradient_of(&model, &whole.grads, name);
+        let b = gradient_of(&model, &sharded.grads, name);
+        let (max_abs, _) = common::diff(&b, &a);
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        println!("{name}: max |sharded - whole| {max_abs:.2e} (largest gradient {scale:.3})");
+        assert!(max_abs <= 1e-5 * scale.max(1.0), "{name}: {max_abs}");
+    }
+}
+
+#[test]
+fn data_parallel_batch_norm_statistics_are_the_whole_batch_statistics() {
+    let device = flex().autodiff();
+    let model = GraphModule::from_proto(&small_net(5), &device).unwrap();
+    let batch = five_images();
+    let whole = nvtl_trainer::devices::step_gradients(
+        &model,
+        std::slice::from_ref(&device),
+        &batch,
+        mean_weighted_loss,
+    )
+    .unwrap();
+    let devices = vec![device.clone(), device.clone()];
+    let sharded =
+        nvtl_trainer::devices::step_gradients(&model, &devices, &batch, mean_weighted_loss)
+            .unwrap();
+    assert_eq!(whole.batch_norm.len(), 1);
+    assert_eq!(sharded.batch_norm.len(), 1);
+    for (what, a, b) in [
+        (
+            "mean",
+            &whole.batch_norm[0].mean,
+            &sharded.batch_norm[0].mean,
+        ),
+        ("var", &whole.batch_norm[0].var, &sharded.batch_norm[0].var),
+    ] {
+        let a = host(&a.to_data());
+        let b = host(&b.to_data());
+        let (max_abs, _) = common::diff(&b, &a);
+        println!("batch {what}: whole {a:?}, from shards {b:?}");
+        assert!(max_abs < 1e-4, "{what}: {max_abs}");
+    }
+}

@@ -1,6 +1,8 @@
 //! The trainer spec file: defaults, path resolution, overrides, and the errors users see for
 //! typos and wrong types.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use nvtl_trainer::spec::{MapMode, Optimizer, Schedule, Spec, Task};
@@ -81,7 +83,8 @@ fn defaults_fill_in_and_paths_resolve_against_the_spec_file() {
 #[test]
 fn overrides_set_values_entries_and_the_model_source() {
     let path = write_spec("overrides", MINIMAL);
-    let bundle = dirs_zoo().join("centernet_mobilenetv3_coco");
+    // The bundle must exist for its parser to give the task: pulled like a user would.
+    let bundle = common::bundle("centernet_mobilenetv3_coco").dir;
     let overrides: Vec<String> = [
         "train.lr=0.01".to_string(),
         "train.optimizer=sgd".into(),
@@ -110,13 +113,6 @@ fn overrides_set_values_entries_and_the_model_source() {
     assert_eq!(spec.model.bundle, Some(bundle));
     assert_eq!(spec.model.task, Task::CenterNet);
     assert_eq!(spec.export.name, "centernet_mobilenetv3_coco");
-}
-
-fn dirs_zoo() -> PathBuf {
-    std::env::var_os("NVTL_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/nvtl"))
-        .join("zoo")
 }
 
 #[test]
@@ -280,4 +276,72 @@ fn nvinfer_overrides_are_checked_with_nvinfer_key_knowledge() {
         message.contains("[export] nvinfer.network-type"),
         "{message}"
     );
+}
+
+/// The example specs the README and scripts/demo-transfer.sh use are shipped, load, and say
+/// what the demos need.
+#[test]
+fn shipped_demo_specs_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/train");
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    specs.sort();
+    let names: Vec<String> = specs
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for wanted in ["digits_mobilenet_v2", "vtest_person_car_centernet"] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "{wanted}.toml missing in {names:?}"
+        );
+    }
+    for path in &specs {
+        let spec = Spec::load(path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let name = path.file_stem().unwrap().to_string_lossy();
+        // Relative paths resolve against configs/train.
+        assert!(spec.dataset.train.is_absolute(), "{name}");
+        assert!(spec.export.dir.is_absolute(), "{name}");
+        match name.as_ref() {
+            "digits_mobilenet_v2" => {
+                assert_eq!(spec.model.zoo.as_deref(), Some("mobilenet_v2_imagenet"));
+                assert_eq!(spec.model.task, Task::Classifier);
+                assert_eq!(spec.augment.flip, 0.0, "digits are never mirrored");
+            }
+            "vtest_person_car_centernet" => {
+                assert_eq!(
+                    spec.model.zoo.as_deref(),
+                    Some("centernet_mobilenetv3_coco")
+                );
+                assert_eq!(spec.model.task, Task::CenterNet);
+                assert_eq!(spec.model.input, Some([256, 320]));
+                assert_eq!(
+                    spec.dataset.classes.as_deref(),
+                    Some(&["person".to_string(), "car".to_string()][..])
+                );
+            }
+            _ => {}
+        }
+        // The resolved spec reads back equal.
+        let resolved = temp_dir(&format!("shipped-{name}")).join("spec.resolved.toml");
+        std::fs::write(&resolved, spec.to_toml()).unwrap();
+        assert_eq!(Spec::load(&resolved, &[]).unwrap(), spec, "{name}");
+    }
+}
+
+#[test]
+fn devices_are_checked_at_load() {
+    let path = write_spec("devices", MINIMAL);
+    let e = error(&path, &["train.devices=\"gpu0\""]);
+    assert!(
+        e.contains("[train] devices") && e.contains("cuda:0,1"),
+        "{e}"
+    );
+    let e = error(&path, &["train.devices=\"cuda:1,1\""]);
+    assert!(e.contains("listed twice"), "{e}");
+    let spec = Spec::load(&path, &["train.devices=\"cuda:0,1\"".to_string()]).unwrap();
+    assert_eq!(spec.train.devices, "cuda:0,1");
 }

@@ -33,6 +33,37 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
+impl Batch {
+    /// Consecutive sub-batches of `sizes` samples each (they must add up to the batch's size),
+    /// in order: the shards of a data-parallel step.
+    pub fn split(&self, sizes: &[usize]) -> Vec<Batch> {
+        let n = self.indices.len();
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            n,
+            "shard sizes must cover the batch"
+        );
+        let per_sample = if n == 0 { 0 } else { self.input.len() / n };
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&size| {
+                let range = start..start + size;
+                start += size;
+                let mut shape = self.shape;
+                shape[0] = size;
+                Batch {
+                    input: self.input[range.start * per_sample..range.end * per_sample].to_vec(),
+                    shape,
+                    objects: self.objects[range.clone()].to_vec(),
+                    labels: self.labels[range.clone()].to_vec(),
+                    indices: self.indices[range].to_vec(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// Turns dataset samples into [`Batch`]es.
 #[derive(Clone, Debug)]
 pub struct Batcher {

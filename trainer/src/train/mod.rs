@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use nvtl_core::config::InferConfig;
@@ -22,6 +22,7 @@ use prost::Message;
 use tract_onnx::pb::ModelProto;
 
 use crate::data::{self, Batcher, Dataset};
+use crate::devices::{self, DeviceList};
 use crate::eval::plot;
 use crate::export::{write_bundle, BundleContents};
 use crate::graph::{GraphModule, Mode};
@@ -62,6 +63,8 @@ pub enum TrainError {
     Run(#[from] crate::runner::RunError),
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
+    #[error(transparent)]
+    Devices(#[from] crate::devices::DeviceError),
     #[error("the optimizer state in {path} does not load: {reason}")]
     Optimizer { path: PathBuf, reason: String },
     #[error("cannot resume from {path}: {reason}")]
@@ -397,6 +400,53 @@ fn batch_loss(
     })
 }
 
+/// One shard's loss (the mean over its images) and batch statistics: the task's loss on the
+/// replica's outputs, plus the distillation term when a teacher is given.
+#[allow(clippy::too_many_arguments)]
+fn shard_loss(
+    model: &GraphModule,
+    batch: &data::Batch,
+    device: &Device,
+    task: Task,
+    spec: &Spec,
+    classes: usize,
+    input_hw: (usize, usize),
+    distill: Option<(&Distillation, &GraphModule)>,
+) -> Result<devices::ShardLoss, TrainError> {
+    let input = Tensor::<4>::from_data(TensorData::new(batch.input.clone(), batch.shape), device);
+    let forward = model.forward(input, Mode::Train)?;
+    let student_out = forward.outputs.first().cloned();
+    let mut loss = batch_loss(
+        task,
+        spec,
+        forward.outputs,
+        batch,
+        classes,
+        input_hw,
+        device,
+    )?;
+    if let (Some((d, teacher)), Some(student_out)) = (distill, student_out) {
+        let plain = Tensor::<4>::from_data(
+            TensorData::new(batch.input.clone(), batch.shape),
+            &teacher.device(),
+        );
+        let taught = teacher.forward(plain, Mode::Eval)?;
+        let teacher_probs = taught
+            .outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| TrainError::Invalid("the teacher has no output".into()))?
+            .into_rank::<2>()?;
+        let teacher_probs = Tensor::<2>::from_data(teacher_probs.into_data(), device);
+        let kd = distillation_loss(student_out.into_rank::<2>()?, teacher_probs, d.temperature);
+        loss = loss + kd.mul_scalar(d.weight);
+    }
+    Ok(devices::ShardLoss {
+        loss,
+        batch_norm: forward.batch_norm,
+    })
+}
+
 fn head_objects(objects: &[data::Object]) -> Vec<heads::Object> {
     objects.iter().map(|o| (o.class, o.bbox)).collect()
 }
@@ -438,6 +488,9 @@ pub fn train_on(
     train_set: Dataset,
     val_set: Dataset,
 ) -> Result<FinetuneReport, TrainError> {
+    // Before anything is written: a device this build or machine lacks is an error, not a
+    // half-made output folder.
+    let devices = DeviceList::parse(&spec.train.devices)?.training_devices()?;
     let out = options
         .out
         .clone()
@@ -451,7 +504,15 @@ pub fn train_on(
     let task = spec.model.task;
     let start = start_model(spec, &classes)?;
     let input_hw = start.input_hw;
-    let device = Device::flex().autodiff();
+    let device = devices[0].clone();
+    if devices.len() > 1 {
+        tracing::info!(
+            "data parallel over {} devices ({}): each batch of {} is split into one shard per device",
+            devices.len(),
+            spec.train.devices,
+            spec.train.batch
+        );
+    }
 
     let resumed = if options.resume {
         let ckpt = checkpoint::load(&out)?.ok_or_else(|| TrainError::Resume {
@@ -512,7 +573,10 @@ pub fn train_on(
     );
 
     let teacher = match &options.distill {
-        Some(d) => Some(GraphModule::from_onnx(&d.teacher_onnx, &Device::flex())?),
+        Some(d) => Some(GraphModule::from_onnx(
+            &d.teacher_onnx,
+            &device.clone().inner(),
+        )?),
         None => None,
     };
     let mut optim = optimizer(spec);
@@ -599,48 +663,28 @@ pub fn train_on(
                 });
             }
             let batch = batcher.load(&train_set, indices, epoch)?;
-            let input =
-                Tensor::<4>::from_data(TensorData::new(batch.input.clone(), batch.shape), &device);
-            let forward = model.forward(input, Mode::Train)?;
-            let student_out = forward.outputs.first().cloned();
-            let mut loss = batch_loss(
-                task,
-                spec,
-                forward.outputs,
-                &batch,
-                classes.len(),
-                input_hw,
-                &device,
-            )?;
-            if let (Some(d), Some(teacher), Some(student_out)) =
-                (&options.distill, &teacher, student_out)
-            {
-                let plain = Tensor::<4>::from_data(
-                    TensorData::new(batch.input.clone(), batch.shape),
-                    &Device::flex(),
-                );
-                let taught = teacher.forward(plain, Mode::Eval)?;
-                let teacher_probs = taught
-                    .outputs
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| TrainError::Invalid("the teacher has no output".into()))?
-                    .into_rank::<2>()?;
-                let teacher_probs = Tensor::<2>::from_data(teacher_probs.into_data(), &device);
-                let kd =
-                    distillation_loss(student_out.into_rank::<2>()?, teacher_probs, d.temperature);
-                loss = loss + kd.mul_scalar(d.weight);
-            }
-            let loss_value = heads::scalar(&loss);
+            let shard_loss = |replica: &GraphModule, shard: &data::Batch, device: &Device| {
+                shard_loss(
+                    replica,
+                    shard,
+                    device,
+                    task,
+                    spec,
+                    classes.len(),
+                    input_hw,
+                    options.distill.as_ref().zip(teacher.as_ref()),
+                )
+            };
+            let step = devices::step_gradients(&model, &devices, &batch, shard_loss)?;
+            let loss_value = step.loss;
             if !loss_value.is_finite() {
                 return Err(TrainError::Invalid(format!(
                     "the loss became {loss_value} at epoch {}, batch {b}: lower train.lr",
                     epoch + 1
                 )));
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(schedule.at(state.global_step), model, grads);
-            model.apply_batch_norm(forward.batch_norm);
+            model = optim.step(schedule.at(state.global_step), model, step.grads);
+            model.apply_batch_norm(step.batch_norm);
             state.global_step += 1;
             state.batches_done = b + 1;
             state.epoch_loss_sum += loss_value as f64;

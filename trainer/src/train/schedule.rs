@@ -64,8 +64,11 @@ mod tests {
     #[test]
     fn warmup_rises_linearly_to_the_base_rate() {
         let s = schedule(Schedule::Constant, 4);
-        let rates: Vec<f64> = (0..6).map(|i| s.at(i)).collect();
-        assert_eq!(rates, vec![0.025, 0.05, 0.075, 0.1, 0.1, 0.1]);
+        let expected = [0.025, 0.05, 0.075, 0.1, 0.1, 0.1];
+        for (step, want) in expected.iter().enumerate() {
+            let got = s.at(step);
+            assert!((got - want).abs() < 1e-12, "step {step}: {got} != {want}");
+        }
     }
 
     #[test]
