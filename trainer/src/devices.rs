@@ -133,6 +133,14 @@ pub struct StepGradients {
     pub batch_norm: Vec<BatchNormUpdate>,
 }
 
+/// One shard's share of a step, its gradients already on the first device.
+struct ShardGradients {
+    images: usize,
+    loss: f32,
+    grads: GradientsParams,
+    batch_norm: Vec<BatchNormUpdate>,
+}
+
 /// Forward and backward of `batch` over `devices` (the first holds `model`): one shard per
 /// device, each device's replica computing `shard_loss` on its shard, in parallel threads.
 /// With one device this is a plain step on the whole batch.
@@ -163,42 +171,46 @@ where
     }
     let sizes = shard_sizes(n, devices.len());
     let shards = batch.split(&sizes);
-    let results: Vec<Result<(usize, f32, GradientsParams, Vec<BatchNormUpdate>), E>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = shards
-                .iter()
-                .zip(devices)
-                .map(|(shard, device)| {
-                    let shard_loss = &shard_loss;
-                    let main = &main;
-                    scope.spawn(move || {
-                        let replica = model.clone().fork(device);
-                        let images = shard.indices.len();
-                        let ShardLoss { loss, batch_norm } = shard_loss(&replica, shard, device)?;
-                        let loss = loss.mul_scalar(images as f32 / n as f32);
-                        let value = crate::heads::scalar(&loss);
-                        let grads = GradientsParams::from_grads(loss.backward(), &replica)
-                            .to_device(&main.clone().inner(), &replica);
-                        Ok((images, value, grads, batch_norm))
+    let results: Vec<Result<ShardGradients, E>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shards
+            .iter()
+            .zip(devices)
+            .map(|(shard, device)| {
+                let shard_loss = &shard_loss;
+                let main = &main;
+                scope.spawn(move || {
+                    let replica = model.clone().fork(device);
+                    let images = shard.indices.len();
+                    let ShardLoss { loss, batch_norm } = shard_loss(&replica, shard, device)?;
+                    let loss = loss.mul_scalar(images as f32 / n as f32);
+                    let value = crate::heads::scalar(&loss);
+                    let grads = GradientsParams::from_grads(loss.backward(), &replica)
+                        .to_device(&main.clone().inner(), &replica);
+                    Ok(ShardGradients {
+                        images,
+                        loss: value,
+                        grads,
+                        batch_norm,
                     })
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut accumulator = GradientsAccumulator::<GraphModule>::new();
     let mut loss = 0.0;
     let mut statistics = Vec::with_capacity(results.len());
     for result in results {
-        let (images, value, grads, batch_norm) = result?;
-        accumulator.accumulate(model, grads);
-        loss += value;
-        statistics.push((images, batch_norm));
+        let shard = result?;
+        accumulator.accumulate(model, shard.grads);
+        loss += shard.loss;
+        statistics.push((shard.images, shard.batch_norm));
     }
     Ok(StepGradients {
         grads: accumulator.grads(),

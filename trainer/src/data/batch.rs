@@ -43,7 +43,7 @@ impl Batch {
             n,
             "shard sizes must cover the batch"
         );
-        let per_sample = if n == 0 { 0 } else { self.input.len() / n };
+        let per_sample = self.input.len().checked_div(n).unwrap_or(0);
         let mut start = 0;
         sizes
             .iter()
