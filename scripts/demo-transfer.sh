@@ -8,7 +8,8 @@
 #   add-class  a digits 0-8 model gets class 9: with old data (merged), without (distill), and
 #              plain fine-tuning (naive); old-class retention of each
 # Usage: scripts/demo-transfer.sh [digits|scene|add-class|all]   (default all)
-# Honours OUT (default ./out), NVTL_ASSETS, NVTL_CACHE_DIR, CARGO_TARGET_DIR.
+# Honours OUT (default ./out), NVTL_ASSETS, NVTL_CACHE_DIR, CARGO_TARGET_DIR; NVTL_TRAINER (a
+# trainer binary: then nothing is built and GST_PLUGIN_PATH must reach the plugin).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,9 +25,14 @@ results="$out/results.md"
 
 bash scripts/install-deps.sh >/dev/null
 bash scripts/fetch-assets.sh >/dev/null
-cargo build --release -p nvtl-trainer -p gst-plugin-nvtl
-trainer="$target/trainer"
-export GST_PLUGIN_PATH="$target${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+if [ -n "${NVTL_TRAINER:-}" ]; then
+  # Installed or prebuilt binaries (meson install, a copied build): no cargo build.
+  trainer="$NVTL_TRAINER"
+else
+  cargo build --release -p nvtl-trainer -p gst-plugin-nvtl
+  trainer="$target/trainer"
+  export GST_PLUGIN_PATH="$target${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+fi
 
 note() { printf '%s\n' "$*" | tee -a "$results"; }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }

@@ -2,6 +2,8 @@
 //! augmentation geometry, batches as nvtlinfer pre-processes them, frames from vtest.avi and
 //! CenterNet pseudo-labels.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use nvtl_core::config::InferConfig;
@@ -480,8 +482,7 @@ fn augmentation_moves_pixels_with_the_boxes() {
 }
 
 fn centernet_config() -> InferConfig {
-    let config = PathBuf::from(std::env::var_os("HOME").unwrap())
-        .join(".cache/nvtl/zoo/centernet_mobilenetv3_coco/config_infer.txt");
+    let config = common::bundle("centernet_mobilenetv3_coco").config;
     InferConfig::from_file(&config).unwrap().config
 }
 
@@ -598,8 +599,7 @@ fn centernet_pseudo_labels_vtest_frames_into_kitti() {
         .map(|i| frames.join(format!("frame_{i:06}.png")))
         .collect();
     let out = temp_dir("pseudo-kitti");
-    let bundle = PathBuf::from(std::env::var_os("HOME").unwrap())
-        .join(".cache/nvtl/zoo/centernet_mobilenetv3_coco");
+    let bundle = common::bundle("centernet_mobilenetv3_coco").dir;
     let classes = names(&["person", "car"]);
     let report = pseudo_label(&bundle, &images, &classes, 0.4, &out, &|_| {}).unwrap();
     println!("{report:?}");
