@@ -30,11 +30,54 @@ fn sibling(path: &Path, tag: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
 }
 
+/// Removes what killed processes left beside `path`: siblings `.name.TAG-PID` of each tag whose
+/// process is gone (checked in /proc; where there is no /proc nothing is removed). A live
+/// process's staging is never touched.
+fn remove_stale_siblings(path: &Path, tags: &[&str]) {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&format!(".{name}.")) else {
+            continue;
+        };
+        let stale = tags.iter().any(|tag| {
+            rest.strip_prefix(&format!("{tag}-"))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+                })
+        });
+        if stale {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
     }
+    remove_stale_siblings(path, &["tmp"]);
     let tmp = sibling(path, "tmp");
     let result = (|| {
         let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
@@ -58,6 +101,7 @@ pub struct StagedDir {
 
 impl StagedDir {
     pub fn new(dest: &Path) -> Result<StagedDir, IoError> {
+        remove_stale_siblings(dest, &["partial", "old"]);
         let staged = sibling(dest, "partial");
         if staged.exists() {
             std::fs::remove_dir_all(&staged).map_err(io("removing", &staged))?;
@@ -99,5 +143,39 @@ impl Drop for StagedDir {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staged);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_left_by_a_dead_process_is_removed_and_a_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("nvtl-fsutil-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A pid above the kernel's pid_max (4194304) never runs; pid 1 always does.
+        let dead = dir.join(".checkpoint.partial-4294967");
+        let dead_old = dir.join(".checkpoint.old-4294967");
+        let dead_tmp = dir.join(".state.json.tmp-4294967");
+        let live = dir.join(".checkpoint.partial-1");
+        let other = dir.join(".bundle.partial-4294967");
+        for d in [&dead, &dead_old, &live, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&dead_tmp, b"half").unwrap();
+        let staged = StagedDir::new(&dir.join("checkpoint")).unwrap();
+        staged.write("a", b"1").unwrap();
+        staged.commit().unwrap();
+        write_atomic(&dir.join("state.json"), b"{}").unwrap();
+        assert!(!dead.exists() && !dead_old.exists() && !dead_tmp.exists());
+        assert!(live.exists(), "a running process's staging stays");
+        assert!(
+            other.exists(),
+            "only the destination's own siblings are touched"
+        );
+        assert_eq!(std::fs::read(dir.join("checkpoint/a")).unwrap(), b"1");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -101,9 +101,12 @@ pub struct Distillation {
     pub temperature: f32,
 }
 
-/// KL(teacher || student) over the old classes at temperature `t`, times t^2 (Hinton et al.).
-/// Both inputs are probabilities `[N, C]`; the student's first `teacher.dims()[1]` columns are
-/// the old classes.
+/// KL(teacher || student) at temperature `t`, times t^2 (Hinton et al.), where the teacher's
+/// distribution gives the new classes nothing. Both inputs are probabilities `[N, C]`; the
+/// student's first `teacher.dims()[1]` columns are the old classes. The student is softened over
+/// all its classes, so mass it moves to a new class counts against it: matching the teacher only
+/// in the old classes' proportions (renormalised among themselves) would let the one class the
+/// new data shows take over every image.
 pub fn distillation_loss(student: Tensor<2>, teacher: Tensor<2>, t: f32) -> Tensor<1> {
     let [n, old] = teacher.dims();
     let soften = |p: Tensor<2>| {
@@ -111,7 +114,7 @@ pub fn distillation_loss(student: Tensor<2>, teacher: Tensor<2>, t: f32) -> Tens
         let sum = p.clone().sum_dim(1);
         p / sum
     };
-    let student_old = soften(student.slice([0..n, 0..old]));
+    let student_old = soften(student).slice([0..n, 0..old]);
     let teacher = soften(teacher);
     let kl = (teacher.clone() * (teacher.log() - student_old.log())).sum_dim(1);
     kl.mean().mul_scalar(t * t)
