@@ -820,3 +820,32 @@ fn plot_records(history: &[EpochRecord], metric_name: &str) -> Vec<plot::EpochRe
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probabilities(rows: &[&[f32]]) -> Tensor<2> {
+        let cols = rows[0].len();
+        let data: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        Tensor::<2>::from_data(TensorData::new(data, [rows.len(), cols]), &Device::flex())
+    }
+
+    #[test]
+    fn distillation_penalises_mass_moved_to_a_new_class() {
+        let teacher = probabilities(&[&[0.7, 0.3]]);
+        let kept = distillation_loss(probabilities(&[&[0.7, 0.3, 0.0]]), teacher.clone(), 2.0);
+        // The old classes' proportions are the teacher's, but half the mass went to the new
+        // class: that is forgetting, and it must cost.
+        let moved = distillation_loss(probabilities(&[&[0.35, 0.15, 0.5]]), teacher.clone(), 2.0);
+        let swapped = distillation_loss(probabilities(&[&[0.3, 0.7, 0.0]]), teacher, 2.0);
+        let (kept, moved, swapped) = (
+            heads::scalar(&kept),
+            heads::scalar(&moved),
+            heads::scalar(&swapped),
+        );
+        assert!(kept.abs() < 1e-3, "{kept}");
+        assert!(moved > 0.1, "{moved}");
+        assert!(swapped > 0.1, "{swapped}");
+    }
+}
