@@ -4,6 +4,7 @@
 pub mod mobilenet_v2;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nvtl_core::zoo::{Converter, ZooModel};
 
@@ -23,11 +24,14 @@ pub fn zoo_converter(
                 fold_std_into: Some(mobilenet_v2::FOLDED_STD),
             };
             // The reader loads tensors lazily from a file (legacy checkpoints keep them outside
-            // the pickle), so the checkpoint goes through a temporary file.
+            // the pickle), so the checkpoint goes through a temporary file, one per call: two
+            // threads pulling at once must not overwrite or delete each other's.
+            static CALLS: AtomicUsize = AtomicUsize::new(0);
             let tmp = std::env::temp_dir().join(format!(
-                "nvtl-import-{}-{}.pth",
+                "nvtl-import-{}-{}-{}.pth",
                 model.name,
-                std::process::id()
+                std::process::id(),
+                CALLS.fetch_add(1, Ordering::Relaxed)
             ));
             std::fs::write(&tmp, main).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
             let result = mobilenet_v2::import(&tmp, &options)
