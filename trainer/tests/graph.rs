@@ -244,6 +244,19 @@ fn unsupported_op_is_named_at_load() {
     );
 }
 
+/// `features` -> GlobalAveragePool -> Flatten -> Gemm(fc.w, fc.b, transB) -> `y`.
+fn pooled_linear_head(b: &mut OnnxBuilder, features: &str) {
+    b.node("GlobalAveragePool", "gap", &[features], &["g"], vec![]);
+    b.node("Flatten", "flat", &["g"], &["f"], vec![]);
+    b.node(
+        "Gemm",
+        "fc",
+        &["f", "fc.w", "fc.b"],
+        &["y"],
+        vec![attr_int("transB", 1)],
+    );
+}
+
 /// x -> Conv -> BatchNormalization -> Relu -> {Resize linear asymmetric x2, Resize nearest
 /// half_pixel to 12x12} -> Concat -> GlobalAveragePool -> Flatten -> Gemm(transB) -> y [N, 4].
 fn small_net(batch: i64) -> ModelProto {
@@ -305,15 +318,7 @@ fn small_net(batch: i64) -> ModelProto {
         &["k"],
         vec![attr_int("axis", 1)],
     );
-    b.node("GlobalAveragePool", "gap", &["k"], &["g"], vec![]);
-    b.node("Flatten", "flat", &["g"], &["f"], vec![]);
-    b.node(
-        "Gemm",
-        "fc",
-        &["f", "fc.w", "fc.b"],
-        &["y"],
-        vec![attr_int("transB", 1)],
-    );
+    pooled_linear_head(&mut b, "k");
     b.output("y", &[batch, 4]);
     b.finish("test")
 }
@@ -1100,15 +1105,7 @@ fn per_image_net() -> ModelProto {
         vec![attr_ints("pads", &[1, 1, 1, 1])],
     );
     b.node("Relu", "relu", &["c"], &["r"], vec![]);
-    b.node("GlobalAveragePool", "gap", &["r"], &["g"], vec![]);
-    b.node("Flatten", "flat", &["g"], &["f"], vec![]);
-    b.node(
-        "Gemm",
-        "fc",
-        &["f", "fc.w", "fc.b"],
-        &["y"],
-        vec![attr_int("transB", 1)],
-    );
+    pooled_linear_head(&mut b, "r");
     b.output("y", &[-1, 3]);
     b.finish("test")
 }
