@@ -37,6 +37,42 @@ pub struct FinetuneArgs {
     /// `train.devices`.
     #[arg(long)]
     devices: Option<String>,
+    /// Start from this bundle instead of the spec's [model] (e.g. the output of `trainer prune`).
+    #[arg(long, value_name = "BUNDLE")]
+    from: Option<PathBuf>,
+    /// Distil from this bundle's model (e.g. the unpruned one): the student's outputs are pulled
+    /// towards the teacher's on every batch.
+    #[arg(long, value_name = "BUNDLE")]
+    teacher: Option<PathBuf>,
+    /// Weight of the distillation term.
+    #[arg(long, default_value_t = 1.0, requires = "teacher")]
+    distill_weight: f32,
+    /// Softmax temperature of a classifier's distillation.
+    #[arg(long, default_value_t = 2.0, requires = "teacher")]
+    temperature: f32,
+}
+
+/// The distillation a `--teacher` bundle gives: all of its classes.
+fn teacher_distillation(
+    teacher: &Path,
+    weight: f32,
+    temperature: f32,
+) -> Result<train::Distillation> {
+    let config = InferConfig::from_file(&nvtl_trainer::runner::bundle_config_path(teacher))?.config;
+    let onnx = config
+        .onnx_file
+        .clone()
+        .with_context(|| format!("{}: no onnx-file", teacher.display()))?;
+    let labels = config
+        .labelfile_path
+        .clone()
+        .with_context(|| format!("{}: no labelfile-path", teacher.display()))?;
+    Ok(train::Distillation {
+        teacher_onnx: onnx,
+        old_classes: train::read_labels(&labels)?.len(),
+        weight,
+        temperature,
+    })
 }
 
 pub fn finetune(mut args: FinetuneArgs, quiet: bool) -> Result<ExitCode> {
@@ -46,7 +82,12 @@ pub fn finetune(mut args: FinetuneArgs, quiet: bool) -> Result<ExitCode> {
         out: args.out,
         quiet,
         max_steps: args.max_steps,
-        distill: None,
+        distill: args
+            .teacher
+            .as_deref()
+            .map(|t| teacher_distillation(t, args.distill_weight, args.temperature))
+            .transpose()?,
+        from: args.from,
     };
     let report = train::finetune(&args.spec, &args.set, &options)
         .with_context(|| format!("fine-tuning with {}", args.spec.display()))?;

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod heads;
 pub mod import;
 pub mod onnx_edit;
+pub mod prune;
 pub mod runner;
 pub mod spec;
 pub mod surgery;

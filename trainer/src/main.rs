@@ -4,6 +4,7 @@ mod add_class;
 mod commands;
 mod data_cmd;
 mod ds_config;
+mod prune_cmd;
 mod zoo;
 
 use anyhow::Result;
@@ -45,6 +46,8 @@ enum Command {
     /// Add classes to a trained model, with or without its old training data.
     #[command(name = "add-class")]
     AddClass(add_class::AddClassArgs),
+    /// Remove channels from a model (TAO's -pth/-pg/-nf/-n/-eq/-el, or a target ratio).
+    Prune(prune_cmd::PruneArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,7 +58,7 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(prune_cmd::tao_flags(std::env::args()));
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -75,5 +78,6 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Infer(args) => commands::infer(args, cli.quiet),
         Command::Export(args) => commands::export(args),
         Command::AddClass(args) => add_class::run(args, cli.quiet),
+        Command::Prune(args) => prune_cmd::run(args, cli.quiet),
     }
 }

@@ -157,7 +157,7 @@ pub fn set_input_size(
     Ok(())
 }
 
-fn value_dims(v: &ValueInfoProto) -> Vec<Option<usize>> {
+pub(crate) fn value_dims(v: &ValueInfoProto) -> Vec<Option<usize>> {
     let Some(TypeProto {
         value: Some(type_proto::Value::TensorType(t)),
         ..

@@ -84,18 +84,24 @@ pub struct FinetuneOptions {
     pub quiet: bool,
     /// Stop after this many optimizer steps in total (tests, benchmarks); the run can be resumed.
     pub max_steps: Option<usize>,
-    /// Keep the old classes' outputs close to a teacher's (learning without forgetting).
+    /// Keep the outputs close to a teacher's (learning without forgetting, or retraining a
+    /// pruned model with the unpruned one as teacher).
     pub distill: Option<Distillation>,
+    /// Start from this bundle instead of the spec's `[model]` (a pruned bundle, say).
+    pub from: Option<PathBuf>,
 }
 
-/// Knowledge distillation from the model before classes were added: on every training batch,
-/// the student's distribution over the old classes is pulled towards the teacher's (KL
-/// divergence at a temperature), so the old classes survive training on new-class data only.
+/// Knowledge distillation from a teacher model run on every training batch. Classifiers: the
+/// student's distribution over the teacher's classes is pulled towards the teacher's (KL
+/// divergence at a temperature), so old classes survive training on new-class data only, or a
+/// pruned model relearns its unpruned self. Detectors: the student's class map (first output,
+/// per-pixel probabilities) is pulled towards the teacher's (Bernoulli KL per element).
 #[derive(Clone, Debug)]
 pub struct Distillation {
-    /// The teacher's ONNX graph (a classifier ending in Softmax or with logits).
+    /// The teacher's ONNX graph (same input as the student's).
     pub teacher_onnx: PathBuf,
-    /// The student's first `old_classes` outputs are the teacher's classes, in its order.
+    /// Classifiers: the student's first `old_classes` outputs are the teacher's classes, in its
+    /// order.
     pub old_classes: usize,
     pub weight: f32,
     pub temperature: f32,
@@ -120,6 +126,18 @@ pub fn distillation_loss(student: Tensor<2>, teacher: Tensor<2>, t: f32) -> Tens
     kl.mean().mul_scalar(t * t)
 }
 
+/// Mean Bernoulli KL(teacher || student) over every element of two probability maps of the
+/// same shape (sigmoid heat maps or coverage): zero when the student matches the teacher.
+pub fn map_distillation_loss(student: Tensor<4>, teacher: Tensor<4>) -> Tensor<1> {
+    let eps = 1e-6;
+    let s = student.clamp(eps, 1.0 - eps);
+    let t = teacher.clamp(eps, 1.0 - eps);
+    let one_minus = |x: Tensor<4>| x.neg().add_scalar(1.0);
+    let kl = t.clone() * (t.clone().log() - s.clone().log())
+        + one_minus(t.clone()) * (one_minus(t).log() - one_minus(s).log());
+    kl.mean()
+}
+
 /// What a finished (or stopped) run produced.
 #[derive(Clone, Debug)]
 pub struct FinetuneReport {
@@ -136,15 +154,18 @@ pub struct FinetuneReport {
 /// The bundle folder a spec's `[model]` names (a zoo model is pulled first).
 pub fn resolve_model(spec: &Spec) -> Result<PathBuf, TrainError> {
     match (&spec.model.zoo, &spec.model.bundle) {
-        (Some(name), _) => {
-            let manifest = Manifest::builtin()?;
-            let model = manifest.get(name)?;
-            let bundle = zoo::pull_with(model, &|_| {}, Some(&crate::import::zoo_converter))?;
-            Ok(bundle.dir)
-        }
+        (Some(name), _) => resolve_bundle(name),
         (None, Some(path)) => Ok(path.clone()),
         (None, None) => Err(TrainError::Invalid("[model] needs zoo or bundle".into())),
     }
+}
+
+/// The bundle folder of zoo model `name`, pulled (and converted) first if needed.
+pub fn resolve_bundle(name: &str) -> Result<PathBuf, TrainError> {
+    let manifest = Manifest::builtin()?;
+    let model = manifest.get(name)?;
+    let bundle = zoo::pull_with(model, &|_| {}, Some(&crate::import::zoo_converter))?;
+    Ok(bundle.dir)
 }
 
 /// The starting model, made ready for the spec: input size, class channels.
@@ -156,7 +177,7 @@ pub struct StartModel {
     pub input_hw: (usize, usize),
 }
 
-fn read_labels(path: &Path) -> Result<Vec<String>, TrainError> {
+pub fn read_labels(path: &Path) -> Result<Vec<String>, TrainError> {
     let labels = nvtl_core::model::Labels::from_file(path)
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -434,14 +455,23 @@ fn shard_loss(
             &teacher.device(),
         );
         let taught = teacher.forward(plain, Mode::Eval)?;
-        let teacher_probs = taught
+        let teacher_out = taught
             .outputs
             .into_iter()
             .next()
-            .ok_or_else(|| TrainError::Invalid("the teacher has no output".into()))?
-            .into_rank::<2>()?;
-        let teacher_probs = Tensor::<2>::from_data(teacher_probs.into_data(), device);
-        let kd = distillation_loss(student_out.into_rank::<2>()?, teacher_probs, d.temperature);
+            .ok_or_else(|| TrainError::Invalid("the teacher has no output".into()))?;
+        let kd = match task {
+            Task::Classifier => {
+                let teacher_probs = teacher_out.into_rank::<2>()?;
+                let teacher_probs = Tensor::<2>::from_data(teacher_probs.into_data(), device);
+                distillation_loss(student_out.into_rank::<2>()?, teacher_probs, d.temperature)
+            }
+            Task::CenterNet | Task::DetectNetV2 => {
+                let teacher_map = teacher_out.into_rank::<4>()?;
+                let teacher_map = Tensor::<4>::from_data(teacher_map.into_data(), device);
+                map_distillation_loss(student_out.into_rank::<4>()?, teacher_map)
+            }
+        };
         loss = loss + kd.mul_scalar(d.weight);
     }
     Ok(devices::ShardLoss {
@@ -474,7 +504,11 @@ pub fn finetune(
     overrides: &[String],
     options: &FinetuneOptions,
 ) -> Result<FinetuneReport, TrainError> {
-    let spec = Spec::load(spec_path, overrides)?;
+    let mut spec = Spec::load(spec_path, overrides)?;
+    if let Some(from) = &options.from {
+        spec.model.zoo = None;
+        spec.model.bundle = Some(from.clone());
+    }
     run(&spec, options)
 }
 

@@ -142,3 +142,18 @@ pub fn diff(actual: &[f32], expected: &[f32]) -> (f32, f32) {
         .max(1e-12);
     (abs, abs / scale)
 }
+
+/// The values of initializer `name` as f32.
+pub fn initializer_values(proto: &ModelProto, name: &str) -> Vec<f32> {
+    let t = proto
+        .graph
+        .as_ref()
+        .expect("graph")
+        .initializer
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no initializer {name}"));
+    nvtl_trainer::graph::HostTensor::from_proto(t)
+        .expect("decodes")
+        .to_f32()
+}
