@@ -126,6 +126,61 @@ pub struct EvalArgs {
     /// Where the report and plots go (default: next to the bundle).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also compare these bundles (repeatable, `NAME=DIR` or `DIR`): params, FLOPs, file size,
+    /// CPU latency and the metric of every model as `comparison.md` / `.json` and a plot of the
+    /// metric against latency (`accuracy_vs_latency.png`).
+    #[arg(long, value_name = "[NAME=]BUNDLE")]
+    compare: Vec<String>,
+    /// CPU threads for the latency measurements (0 = every core, nvtlinfer's default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// The comparison of `--compare`: the evaluated model first, then the others.
+fn compare_models(
+    spec: &Spec,
+    val: &data::Dataset,
+    models: &[(String, PathBuf)],
+    out: &Path,
+    threads: usize,
+    quiet: bool,
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for (name, bundle) in models {
+        let mut stats = crate::prune_cmd::model_stats(name, bundle, threads, 10)?;
+        stats.accuracy = Some(
+            validate::validate(bundle, val, spec.model.task, &spec.eval, quiet)
+                .with_context(|| format!("evaluating {}", bundle.display()))?
+                .metric,
+        );
+        rows.push(stats);
+    }
+    let metric = validate::metric_name(spec.model.task);
+    let table = nvtl_trainer::prune::report::model_table(&rows, metric);
+    print!("{table}");
+    nvtl_trainer::fsutil::write_atomic(&out.join("comparison.md"), table.as_bytes())?;
+    nvtl_trainer::fsutil::write_atomic(
+        &out.join("comparison.json"),
+        serde_json::to_string_pretty(&rows)?.as_bytes(),
+    )?;
+    let points: Vec<(String, f64, f64)> = rows
+        .iter()
+        .map(|r| (r.name.clone(), r.latency_ms, r.accuracy.unwrap_or(f64::NAN)))
+        .collect();
+    let plot_path = out.join("accuracy_vs_latency.png");
+    plot::scatter(
+        &plot_path,
+        &points,
+        "CPU latency in nvtlinfer (ms per frame)",
+        metric,
+        &format!("{metric} against latency"),
+    )?;
+    println!(
+        "comparison: {} and {}",
+        out.join("comparison.md").display(),
+        plot_path.display()
+    );
+    Ok(())
 }
 
 pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
@@ -192,7 +247,27 @@ pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
     let path = out.join("metrics.json");
     nvtl_trainer::fsutil::write_atomic(&path, serde_json::to_string_pretty(&metrics)?.as_bytes())?;
     println!("metrics: {}", path.display());
+    if !args.compare.is_empty() {
+        let mut models = vec![(bundle_name(&bundle), bundle.clone())];
+        for item in &args.compare {
+            models.push(match item.split_once('=') {
+                Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
+                None => (bundle_name(Path::new(item)), PathBuf::from(item)),
+            });
+        }
+        compare_models(&spec, &val, &models, &out, args.threads, quiet)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A bundle's short name: its folder, or the folder above a `bundle` folder.
+fn bundle_name(bundle: &Path) -> String {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    match name(bundle) {
+        Some(n) if n == "bundle" => bundle.parent().and_then(name).unwrap_or(n),
+        Some(n) => n,
+        None => bundle.display().to_string(),
+    }
 }
 
 #[derive(Args)]

@@ -208,3 +208,30 @@ fn a_person_car_centernet_at_320x256_agrees_in_burn_tract_and_onnxruntime() {
         [1, 256, 320, 3],
     );
 }
+
+#[test]
+fn a_pruned_centernet_agrees_in_burn_tract_and_onnxruntime() {
+    use nvtl_trainer::prune::{analyse, Plan, PruneOptions, Scores};
+    let bundle = common::bundle("centernet_mobilenetv3_coco");
+    let proto = read_onnx(&bundle.onnx).unwrap().proto;
+    let options = PruneOptions {
+        threshold: 0.5,
+        ..Default::default()
+    };
+    let analysis = analyse(&proto, &[]).unwrap();
+    let scores =
+        Scores::compute(&proto, &analysis, options.normalizer, options.equalization).unwrap();
+    let pruned = Plan::new(&analysis, &scores, &options)
+        .unwrap()
+        .apply(&proto)
+        .unwrap();
+    let input = common::preprocessed(&bundle, &common::asset("dog.jpg"), 512, 512);
+    let model = GraphModule::from_proto(&pruned, &Device::flex()).unwrap();
+    compare(
+        "centernet-pruned",
+        &model,
+        &pruned,
+        &input,
+        [1, 512, 512, 3],
+    );
+}

@@ -481,3 +481,154 @@ fn bad_input_is_named() {
         "{err}"
     );
 }
+
+/// A zoo model pruned to half its FLOPs: the pruned graph runs in tract and computes what the
+/// unpruned graph computes with the removed channels' consumers zeroed.
+fn zoo_model_keeps_its_function(name: &str, shape: [usize; 4], hw: (usize, usize)) {
+    let bundle = common::bundle(name);
+    let proto = nvtl_core::model::read_onnx(&bundle.onnx).unwrap().proto;
+    let o = PruneOptions::default();
+    let analysis = analyse(&proto, &[]).unwrap();
+    let scores = Scores::compute(&proto, &analysis, o.normalizer, o.equalization).unwrap();
+    let (threshold, reached) = search_threshold(&scores, 0.5, 30, |t| {
+        let p = Plan::new(
+            &analysis,
+            &scores,
+            &PruneOptions {
+                threshold: t,
+                ..o.clone()
+            },
+        )?;
+        Ok(p.flops() as f64 / p.flops_before() as f64)
+    })
+    .unwrap();
+    assert!(
+        reached <= 0.5 && reached > 0.4,
+        "{name}: FLOPs ratio {reached}"
+    );
+    let plan = Plan::new(&analysis, &scores, &PruneOptions { threshold, ..o }).unwrap();
+    let pruned = plan.apply(&proto).unwrap();
+    assert_eq!(
+        nvtl_trainer::prune::report::model_flops(&pruned).unwrap(),
+        plan.flops()
+    );
+    let masked = plan.mask(&proto).unwrap();
+    let input = common::preprocessed(&bundle, &common::asset("dog.jpg"), hw.1, hw.0);
+    let a = common::tract_run(&pruned, &shape, &input);
+    let b = common::tract_run(&masked, &shape, &input);
+    for (i, ((sa, va), (sb, vb))) in a.iter().zip(&b).enumerate() {
+        assert_eq!(sa, sb);
+        let (abs, rel) = common::diff(va, vb);
+        println!("{name} output {i}: pruned vs masked max abs {abs:.2e} rel {rel:.2e}");
+        assert!(
+            rel < 1e-4,
+            "{name} output {i}: pruned and masked differ by {rel}"
+        );
+    }
+}
+
+#[test]
+fn mobilenet_v2_pruned_keeps_its_function() {
+    zoo_model_keeps_its_function("mobilenet_v2_imagenet", [1, 3, 224, 224], (224, 224));
+}
+
+#[test]
+fn centernet_pruned_keeps_its_function() {
+    zoo_model_keeps_its_function("centernet_mobilenetv3_coco", [1, 512, 512, 3], (512, 512));
+}
+
+fn trainer(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_takes_tao_flags_and_writes_a_bundle_nvtlinfer_loads() {
+    let bundle = common::bundle("centernet_mobilenetv3_coco");
+    let model = bundle.dir.to_str().unwrap();
+    let (ok, table, err) = trainer(&[
+        "prune",
+        "-m",
+        model,
+        "-pth",
+        "0.3",
+        "-pg",
+        "8",
+        "-nf",
+        "16",
+        "-n",
+        "L2",
+        "-eq",
+        "intersection",
+        "--dry-run",
+    ]);
+    assert!(ok, "{err}");
+    // One row per Conv layer and a closing summary; heads stay whole.
+    assert!(table.contains("reaches graph output 'heatmap'"), "{table}");
+    assert!(
+        table
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("threshold 0.3000"),
+        "{table}"
+    );
+
+    let dir = common::temp_dir("prune-cli");
+    let out = dir.join("pruned");
+    let (ok, stdout, err) = trainer(&[
+        "prune",
+        "-m",
+        model,
+        "-o",
+        out.to_str().unwrap(),
+        "--target-params",
+        "0.5",
+        "--latency-runs",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("| pruned |"), "{stdout}");
+    for file in [
+        "model.onnx",
+        "labels.txt",
+        "config_infer.txt",
+        "prune_report.md",
+    ] {
+        assert!(out.join(file).is_file(), "no {file}");
+    }
+    // The pruned bundle loads and runs on the element's engine with its own config (untrained,
+    // it need not find anything yet: retraining is the next step).
+    let mut runner = nvtl_trainer::runner::BundleRunner::open(&out, 0).unwrap();
+    let (_, result) = runner.run_file(&common::asset("dog.jpg")).unwrap();
+    assert!(matches!(result, nvtl_core::engine::InferResult::Objects(_)));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cli_bad_input_writes_nothing() {
+    let bundle = common::bundle("centernet_mobilenetv3_coco");
+    let model = bundle.dir.to_str().unwrap();
+    let dir = common::temp_dir("prune-cli-bad");
+    let out = dir.join("pruned");
+    let o = out.to_str().unwrap();
+    let (ok, _, err) = trainer(&["prune", "-m", model, "-o", o, "-pth", "2", "-nf", "0"]);
+    assert!(!ok);
+    assert!(err.contains("removes every channel"), "{err}");
+    let (ok, _, err) = trainer(&["prune", "-m", model, "-o", o, "-el", "no_such_layer"]);
+    assert!(!ok);
+    assert!(err.contains("excluded layer 'no_such_layer'"), "{err}");
+    let (ok, _, err) = trainer(&["prune", "-m", "no_such_model", "-o", o]);
+    assert!(!ok);
+    assert!(err.contains("no_such_model"), "{err}");
+    assert!(!out.exists(), "a failed prune left {}", out.display());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# nvtl pruning demos with their numbers in $OUT/prune/results.md:
+#   digits  the MobileNetV2 digits classifier (scripts/demo-transfer.sh digits trains it here if
+#           missing) pruned to FLOPs ratios 0.5, 0.35 and 0.25, each retrained with the unpruned
+#           model as distillation teacher; accuracy, FLOPs, params, size and CPU latency of all,
+#           a plot of accuracy against latency; granularity 8 vs 1 at ratio 0.5
+#   scene   the same for the scene-adapted CenterNet person/car detector (mAP@0.5)
+# Usage: scripts/demo-prune.sh [digits|scene|all]   (default all)
+# Honours OUT (default ./out), NVTL_ASSETS, CARGO_TARGET_DIR, RATIOS (default "0.5 0.35 0.25"),
+# RETRAIN_EPOCHS (default 3); NVTL_TRAINER (a trainer binary: then nothing is built).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+what="${1:-all}"
+case "$what" in digits | scene | all) ;; *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;; esac
+
+root="${OUT:-$repo/out}"
+out="$root/prune"
+ratios="${RATIOS:-0.5 0.35 0.25}"
+epochs="${RETRAIN_EPOCHS:-3}"
+mkdir -p "$out"
+results="$out/results.md"
+
+if [ -n "${NVTL_TRAINER:-}" ]; then
+  trainer="$NVTL_TRAINER"
+else
+  cargo build --release -p nvtl-trainer
+  trainer="${CARGO_TARGET_DIR:-$repo/target}/release/trainer"
+fi
+
+note() { printf '%s\n' "$*" | tee -a "$results"; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+# prune_family NAME SPEC BASE_BUNDLE SET...: prune at every ratio, retrain, compare.
+prune_family() {
+  local name="$1" spec="$2" base="$3"
+  shift 3
+  local set=("$@") dir="$out/$name" compare=()
+  mkdir -p "$dir"
+  for r in $ratios; do
+    "$trainer" --quiet prune -m "$base" -o "$dir/p$r" --target-flops "$r" | tee "$dir/p$r.log" | head -n 1
+    "$trainer" --quiet finetune --spec "$spec" "${set[@]}" --from "$dir/p$r" --teacher "$base" \
+      --set "train.epochs=$epochs" --set train.warmup_epochs=0 --out "$dir/p$r-retrained" | tail -n 2
+    compare+=(--compare "pruned $r=$dir/p$r" --compare "retrained $r=$dir/p$r-retrained/bundle")
+  done
+  # Channel counts rounded to multiples of 8 (-pg 8, TAO's default) or not (-pg 1), same ratio.
+  "$trainer" --quiet prune -m "$base" -o "$dir/p0.5-pg1" --target-flops 0.5 -pg 1 | head -n 1
+  compare+=(--compare "pruned 0.5 pg1=$dir/p0.5-pg1")
+  "$trainer" --quiet eval --spec "$spec" "${set[@]}" --model "$base" --out "$dir/eval" \
+    "${compare[@]}" | tail -n $((2 * $(wc -w <<<"$ratios") + 5)) | tee -a "$results"
+}
+
+digits() {
+  note "## Pruning MobileNetV2 digits ($(date -u +%FT%TZ))"
+  local base="$root/transfer/digits/bundle"
+  [ -f "$base/config_infer.txt" ] || NVTL_TRAINER="$trainer" bash scripts/demo-transfer.sh digits
+  prune_family digits configs/train/digits_mobilenet_v2.toml "$base" \
+    --set "dataset.train=\"$root/transfer/data/digits\""
+}
+
+scene() {
+  note "## Pruning the scene-adapted CenterNet ($(date -u +%FT%TZ))"
+  local base="$root/transfer/scene/bundle"
+  [ -f "$base/config_infer.txt" ] || NVTL_TRAINER="$trainer" bash scripts/demo-transfer.sh scene
+  prune_family scene configs/train/vtest_person_car_centernet.toml "$base" \
+    --set "dataset.train=\"$root/transfer/data/vtest/train\"" \
+    --set "dataset.val=\"$root/transfer/data/vtest/val\""
+}
+
+case "$what" in
+  digits) digits ;;
+  scene) scene ;;
+  all) digits; scene ;;
+esac
+echo "results: $results"
