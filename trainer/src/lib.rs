@@ -15,6 +15,7 @@ pub mod heads;
 pub mod import;
 pub mod onnx_edit;
 pub mod prune;
+pub mod quantize;
 pub mod runner;
 pub mod spec;
 pub mod surgery;

@@ -1,6 +1,7 @@
 //! `trainer`: nvtl's command-line tool — model zoo, nvinfer config linter, transfer learning.
 
 mod add_class;
+mod calibrate_cmd;
 mod commands;
 mod data_cmd;
 mod ds_config;
@@ -48,6 +49,8 @@ enum Command {
     AddClass(add_class::AddClassArgs),
     /// Remove channels from a model (TAO's -pth/-pg/-nf/-n/-eq/-el, or a target ratio).
     Prune(prune_cmd::PruneArgs),
+    /// INT8: activation ranges from calibration images -> TensorRT calibration table + QDQ ONNX.
+    Calibrate(calibrate_cmd::CalibrateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,5 +82,6 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Export(args) => commands::export(args),
         Command::AddClass(args) => add_class::run(args, cli.quiet),
         Command::Prune(args) => prune_cmd::run(args, cli.quiet),
+        Command::Calibrate(args) => calibrate_cmd::run(args, cli.quiet),
     }
 }

@@ -78,7 +78,7 @@ pub fn tao_flags(args: impl Iterator<Item = String>) -> Vec<String> {
     .collect()
 }
 
-fn resolve(model: &str) -> Result<PathBuf> {
+pub fn resolve(model: &str) -> Result<PathBuf> {
     let path = Path::new(model);
     if path.exists() {
         return Ok(path.to_path_buf());

@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -18,38 +17,6 @@ use nvtl_trainer::onnx_edit::{refresh_output_dims, resizes_to_scales, set_input_
 use nvtl_trainer::surgery::{class_sources, set_classes, ClassSource, NewChannelInit};
 use prost::Message;
 use tract_onnx::pb::ModelProto;
-
-const ONNXRUNTIME: &str = "onnxruntime==1.32.0";
-
-/// `~/.cache/nvtl/venv-ort`: numpy + onnxruntime, created the first time.
-fn ort_python() -> PathBuf {
-    static VENV: Mutex<()> = Mutex::new(());
-    let _guard = VENV.lock().unwrap_or_else(|p| p.into_inner());
-    let home = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()));
-    let venv = home.join(".cache/nvtl/venv-ort");
-    let python = venv.join("bin/python");
-    let ready = |p: &Path| {
-        Command::new(p)
-            .args(["-c", "import onnxruntime, numpy"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !ready(&python) {
-        assert!(Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap()
-            .success());
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", ONNXRUNTIME, "numpy"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok && ready(&python), "pip install {ONNXRUNTIME} numpy");
-    }
-    python
-}
 
 const RUN_ORT: &str = r#"
 import sys, numpy as np, onnxruntime as ort
@@ -75,7 +42,7 @@ fn run_ort(
     std::fs::write(&data, bytes).unwrap();
     let shape_arg: Vec<String> = shape.iter().map(usize::to_string).collect();
     let out = dir.join("ort");
-    let status = Command::new(ort_python())
+    let status = Command::new(common::ort_python())
         .args(["-c", RUN_ORT])
         .arg(&onnx)
         .arg(&data)

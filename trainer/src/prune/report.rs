@@ -172,12 +172,25 @@ pub fn model_table(rows: &[ModelStats], metric: &str) -> String {
 pub fn model_flops(proto: &ModelProto) -> Result<u64, PruneError> {
     let graph = proto.graph.as_ref().ok_or(PruneError::NoGraph)?;
     let shapes = groups::value_shapes(proto)?;
-    let weight_elements = |name: &str| {
+    let initializer_elements = |name: &str| {
         graph
             .initializer
             .iter()
             .find(|t| t.name == name)
             .map(|t| t.dims.iter().product::<i64>().max(0) as u64)
+    };
+    // A weight is an initializer, or (QDQ models) the DequantizeLinear of one.
+    let weight_elements = |name: &str| {
+        initializer_elements(name).or_else(|| {
+            graph
+                .node
+                .iter()
+                .find(|n| {
+                    n.op_type == "DequantizeLinear" && n.output.first().is_some_and(|o| o == name)
+                })
+                .and_then(|n| n.input.first())
+                .and_then(|q| initializer_elements(q))
+        })
     };
     let mut flops = 0u64;
     for node in &graph.node {
@@ -207,12 +220,15 @@ pub fn model_flops(proto: &ModelProto) -> Result<u64, PruneError> {
     Ok(flops)
 }
 
-/// Parameters (float initializer elements) of a graph.
+/// Parameters (float and INT8 initializer elements) of a graph.
 pub fn model_params(proto: &ModelProto) -> usize {
+    use tract_onnx::pb::tensor_proto::DataType;
     proto.graph.as_ref().map_or(0, |g| {
         g.initializer
             .iter()
-            .filter(|t| t.data_type == tract_onnx::pb::tensor_proto::DataType::Float as i32)
+            .filter(|t| {
+                t.data_type == DataType::Float as i32 || t.data_type == DataType::Int8 as i32
+            })
             .map(|t| t.dims.iter().product::<i64>().max(0) as usize)
             .sum()
     })

@@ -157,3 +157,43 @@ pub fn initializer_values(proto: &ModelProto, name: &str) -> Vec<f32> {
         .expect("decodes")
         .to_f32()
 }
+
+/// onnxruntime (as bench/requirements.txt pins it) with what its quantization tools import.
+const PYTHON_PACKAGES: [&str; 4] = [
+    "onnxruntime==1.32.0",
+    "onnx==1.17.0",
+    "ml_dtypes==0.6.0",
+    "numpy",
+];
+
+/// `~/.cache/nvtl/venv-ort`: [`PYTHON_PACKAGES`], created (or completed) the first time.
+pub fn ort_python() -> PathBuf {
+    static VENV: Mutex<()> = Mutex::new(());
+    let _guard = VENV.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = home().join(".cache/nvtl/venv-ort");
+    let python = venv.join("bin/python");
+    let ready = |p: &Path| {
+        std::process::Command::new(p)
+            .args(["-c", "import numpy, onnx, onnxruntime.quantization"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready(&python) {
+        if !python.exists() {
+            assert!(std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let ok = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet"])
+            .args(PYTHON_PACKAGES)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok && ready(&python), "pip install {PYTHON_PACKAGES:?}");
+    }
+    python
+}
