@@ -39,13 +39,13 @@ prune_family() {
   local set=("$@") dir="$out/$name" compare=()
   mkdir -p "$dir"
   for r in $ratios; do
-    "$trainer" --quiet prune -m "$base" -o "$dir/p$r" --target-flops "$r" | tee "$dir/p$r.log" | head -n 1
+    "$trainer" --quiet prune -m "$base" -o "$dir/p$r" --target-flops "$r" | tee "$dir/p$r.log" | sed -n 1p
     "$trainer" --quiet finetune --spec "$spec" "${set[@]}" --from "$dir/p$r" --teacher "$base" \
       --set "train.epochs=$epochs" --set train.warmup_epochs=0 --out "$dir/p$r-retrained" | tail -n 2
     compare+=(--compare "pruned $r=$dir/p$r" --compare "retrained $r=$dir/p$r-retrained/bundle")
   done
   # Channel counts rounded to multiples of 8 (-pg 8, TAO's default) or not (-pg 1), same ratio.
-  "$trainer" --quiet prune -m "$base" -o "$dir/p0.5-pg1" --target-flops 0.5 -pg 1 | head -n 1
+  "$trainer" --quiet prune -m "$base" -o "$dir/p0.5-pg1" --target-flops 0.5 -pg 1 | sed -n 1p
   compare+=(--compare "pruned 0.5 pg1=$dir/p0.5-pg1")
   "$trainer" --quiet eval --spec "$spec" "${set[@]}" --model "$base" --out "$dir/eval" \
     "${compare[@]}" | tail -n $((2 * $(wc -w <<<"$ratios") + 5)) | tee -a "$results"
