@@ -103,7 +103,7 @@ impl Engine {
         let engine_file = config
             .model_engine_file
             .clone()
-            .filter(|e| !e.extension().is_some_and(|x| x == "onnx"));
+            .filter(|e| e.extension().is_none_or(|x| x != "onnx"));
         let onnx_path = match (&config.onnx_file, &config.model_engine_file) {
             (Some(onnx), _) => onnx.clone(),
             (None, Some(engine)) if engine_file.is_none() => engine.clone(),
@@ -148,6 +148,7 @@ impl Engine {
         };
         let (plan, fallbacks) = backend::load_with_fallback(backend_kind, &spec)?;
         warnings.extend(fallbacks);
+        warnings.extend(plan.notes());
         if let Some(engine) = engine_file.filter(|_| plan.backend() != BackendKind::TensorRt) {
             warnings.push(format!(
                 "model-engine-file {} is only used by the tensorrt backend; running {} on {}",

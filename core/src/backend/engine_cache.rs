@@ -336,7 +336,8 @@ mod tests {
     #[test]
     fn any_changed_input_gives_a_new_key_and_a_rebuild() {
         let engine = cached("changed");
-        let changes: Vec<(&str, Box<dyn Fn(&mut EngineKey)>)> = vec![
+        type Change = (&'static str, Box<dyn Fn(&mut EngineKey)>);
+        let changes: Vec<Change> = vec![
             ("model", Box::new(|k| k.model_sha256 = "cd".repeat(32))),
             (
                 "TensorRT version",

@@ -3,6 +3,7 @@
 
 pub mod engine_cache;
 pub mod epcontext;
+pub mod gpu;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
 mod tract_cpu;
@@ -160,6 +161,10 @@ pub trait Plan: Send + Sync {
     fn input(&self) -> &TensorInfo;
     fn outputs(&self) -> &[TensorInfo];
     fn new_session(&self) -> Result<Box<dyn Session>, BackendError>;
+    /// Things worth a warning that happened while loading (e.g. a stale engine rebuilt).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Per-stream inference state.

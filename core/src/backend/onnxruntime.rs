@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ort::ep::{ExecutionProviderDispatch, TensorRT, CPU, CUDA};
 use ort::session::Session as OrtSession;
 
-use super::engine_cache::Precision;
+use super::engine_cache::{self, nvinfer_engine_path, CacheDecision, EngineKey, Precision};
 use super::{epcontext, Backend, BackendError, BackendKind, ModelSpec, Plan, Session, TensorInfo};
 use crate::model::read_onnx;
 use crate::tensor::Tensor;
+use tract_onnx::pb as ort_pb;
 
 /// Environment variable naming libonnxruntime.so.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -115,6 +116,7 @@ impl Backend for OnnxRuntime {
 
 struct OrtPlan {
     kind: BackendKind,
+    notes: Vec<String>,
     spec: ModelSpec,
     session: Arc<Mutex<OrtSession>>,
     input: TensorInfo,
@@ -129,9 +131,12 @@ fn unavailable(kind: BackendKind, reason: impl Into<String>) -> BackendError {
 }
 
 /// The execution providers for `kind`; registration failures are errors, not silent CPU runs.
+/// `dump_context`: for an engine built now, where the TensorRT EP writes its EPContext model
+/// (the engine beside it), so that nvtl can file the engine under nvinfer's name.
 fn providers(
     kind: BackendKind,
     spec: &ModelSpec,
+    dump_context: Option<&Path>,
 ) -> Result<Vec<ExecutionProviderDispatch>, BackendError> {
     Ok(match kind {
         BackendKind::TensorRt => {
@@ -150,6 +155,12 @@ fn providers(
                 trt = trt
                     .with_int8_calibration_table_name(table.display().to_string())
                     .with_int8_use_native_calibration_table(true);
+            }
+            if let Some(context) = dump_context {
+                trt = trt
+                    .with_dump_ep_context_model(true)
+                    .with_ep_context_file_path(context.display().to_string())
+                    .with_ep_context_embed_mode(0);
             }
             vec![
                 trt.build().error_on_failure(),
@@ -189,6 +200,64 @@ fn engine_cache_prefix(spec: &ModelSpec) -> String {
         .unwrap_or_default()
 }
 
+/// The engine cache key of `spec` on this machine (needs libcuda and libnvinfer).
+fn engine_key(spec: &ModelSpec, shape: &[usize]) -> Result<EngineKey, String> {
+    let gpu = super::gpu::gpu_info(spec.gpu_id)?;
+    let tensorrt_version = super::gpu::tensorrt_version()?;
+    let sha = |p: &Path| {
+        engine_cache::sha256_file(p)
+            .map(|(sha, _)| sha)
+            .map_err(|e| e.to_string())
+    };
+    Ok(EngineKey {
+        model_sha256: sha(&spec.onnx_path)?,
+        tensorrt_version,
+        gpu_name: gpu.name,
+        gpu_sm: gpu.sm,
+        precision: spec.precision,
+        batch: shape.first().copied().unwrap_or(1),
+        input_dims: shape.iter().skip(1).copied().collect(),
+        calibration_sha256: match (&spec.int8_calib_file, spec.precision) {
+            (Some(table), Precision::Int8 | Precision::Best) => Some(sha(table)?),
+            _ => None,
+        },
+    })
+}
+
+/// After the TensorRT EP built an engine and dumped its EPContext model at `context`: moves the
+/// engine the context names to nvinfer's `engine` path, rewrites the wrapper to point there and
+/// records the key in the sidecar.
+fn file_built_engine(
+    context: &Path,
+    engine: &Path,
+    key: &EngineKey,
+    model: &ort_pb::ModelProto,
+    model_path: &Path,
+) -> Result<(), String> {
+    use prost::Message;
+    let bytes = std::fs::read(context).map_err(|e| format!("{}: {e}", context.display()))?;
+    let dumped = ort_pb::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| format!("{}: {e}", context.display()))?;
+    let built = dumped
+        .graph
+        .iter()
+        .flat_map(|g| &g.node)
+        .filter(|n| n.op_type == "EPContext")
+        .flat_map(|n| &n.attribute)
+        .find(|a| a.name == "ep_cache_context")
+        .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+        .ok_or_else(|| format!("{} names no engine", context.display()))?;
+    let dir = context.parent().unwrap_or(Path::new("."));
+    let built = dir.join(built);
+    if built != engine {
+        std::fs::rename(&built, engine)
+            .map_err(|e| format!("moving {} to {}: {e}", built.display(), engine.display()))?;
+    }
+    let (inputs, outputs) = epcontext::io_of(model, model_path).map_err(|e| e.to_string())?;
+    epcontext::write_wrapper(engine, inputs, outputs).map_err(|e| e.to_string())?;
+    engine_cache::write_sidecar(engine, key).map_err(|e| e.to_string())
+}
+
 impl OrtPlan {
     fn load(kind: BackendKind, spec: &ModelSpec) -> Result<OrtPlan, BackendError> {
         let runtime = runtime().map_err(|reason| unavailable(kind, reason))?;
@@ -202,17 +271,50 @@ impl OrtPlan {
         };
         let onnx = read_onnx(path)?;
         let (input_name, shape) = super::tract_cpu::image_input(&onnx, spec)?;
+        let wrap = |engine: &Path| -> Result<PathBuf, BackendError> {
+            let (inputs, outputs) = epcontext::io_of(&onnx.proto, path)
+                .map_err(|e| prepare("reading inputs/outputs", &e))?;
+            epcontext::write_wrapper(engine, inputs, outputs)
+                .map_err(|e| prepare("EPContext wrapper", &e))
+        };
 
-        // A TensorRT engine built elsewhere runs through an EPContext wrapper model.
+        // TensorRT: an engine built elsewhere (model-engine-file) or a valid cached engine runs
+        // through an EPContext wrapper; otherwise the EP builds one from the ONNX model, and it
+        // is filed under nvinfer's name with a sidecar afterwards.
+        let mut notes = Vec::new();
+        let mut build: Option<(PathBuf, EngineKey)> = None;
         let model_file = match (&spec.engine_file, kind) {
-            (Some(engine), BackendKind::TensorRt) => {
-                let (inputs, outputs) = epcontext::io_of(&onnx.proto, path)
-                    .map_err(|e| prepare("reading inputs/outputs", &e))?;
-                epcontext::write_wrapper(engine, inputs, outputs)
-                    .map_err(|e| prepare("EPContext wrapper", &e))?
-            }
+            (Some(engine), BackendKind::TensorRt) => wrap(engine)?,
+            (None, BackendKind::TensorRt) => match engine_key(spec, &shape) {
+                Ok(key) => {
+                    let engine = nvinfer_engine_path(
+                        path,
+                        spec.batch_size.max(1),
+                        spec.gpu_id,
+                        spec.precision,
+                    );
+                    match engine_cache::check(&engine, &key) {
+                        CacheDecision::Use(engine) => wrap(&engine)?,
+                        CacheDecision::Build {
+                            path: engine,
+                            reason,
+                        } => {
+                            notes.extend(reason);
+                            build = Some((engine, key));
+                            path.clone()
+                        }
+                    }
+                }
+                Err(why) => {
+                    notes.push(format!("TensorRT engine cache off: {why}"));
+                    path.clone()
+                }
+            },
             _ => path.clone(),
         };
+        let context_dump = build
+            .as_ref()
+            .map(|(engine, _)| epcontext::wrapper_path(engine));
 
         let threads = if spec.threads == 0 {
             std::thread::available_parallelism()
@@ -221,7 +323,7 @@ impl OrtPlan {
         } else {
             spec.threads
         };
-        let providers = providers(kind, spec)?;
+        let providers = providers(kind, spec, context_dump.as_deref())?;
         let mut builder = OrtSession::builder(&runtime.environment)
             .map_err(|e| prepare("session builder", &e))?
             .with_intra_threads(threads)
@@ -231,6 +333,14 @@ impl OrtPlan {
         let mut session = builder
             .commit_from_file(&model_file)
             .map_err(|e| prepare(&format!("loading {}", model_file.display()), &e))?;
+        if let (Some((engine, key)), Some(context)) = (&build, &context_dump) {
+            if let Err(why) = file_built_engine(context, engine, key, &onnx.proto, path) {
+                notes.push(format!(
+                    "TensorRT engine built but not cached as {}: {why}",
+                    engine.display()
+                ));
+            }
+        }
 
         // Concrete output shapes come from one run on zeros (models may leave them symbolic).
         let zeros = Tensor::zeros(input_name.clone(), shape.clone());
@@ -244,6 +354,7 @@ impl OrtPlan {
             .collect();
         Ok(OrtPlan {
             kind,
+            notes,
             spec: spec.clone(),
             session: Arc::new(Mutex::new(session)),
             input: TensorInfo {
@@ -299,6 +410,10 @@ impl Plan for OrtPlan {
 
     fn outputs(&self) -> &[TensorInfo] {
         &self.outputs
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 
     fn new_session(&self) -> Result<Box<dyn Session>, BackendError> {

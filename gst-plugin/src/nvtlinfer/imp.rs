@@ -341,6 +341,10 @@ fn inference_targets(
     }
 }
 
+/// One inference target's result: (batch index of a batched NVMM buffer, parent object id or -1
+/// for the whole frame, frame size, result).
+type TargetResult = (Option<u32>, i32, (u32, u32), InferResult);
+
 /// DeepStream's metadata libraries, opened on the first NVMM buffer (or why they could not be).
 fn deepstream_meta() -> &'static Result<nvmm::dsmeta::DsMeta, String> {
     static DS_META: LazyLock<Result<nvmm::dsmeta::DsMeta, String>> =
@@ -355,7 +359,7 @@ impl NvtlInfer {
     fn attach_deepstream_meta(
         &self,
         buffer: &mut gst::BufferRef,
-        results: &[(Option<u32>, i32, (u32, u32), InferResult)],
+        results: &[TargetResult],
         unique_id: u32,
         config: &InferConfig,
     ) {
@@ -789,7 +793,7 @@ impl BaseTransformImpl for NvtlInfer {
         };
 
         // One entry per inference target: (batch index, parent object id, frame size, result).
-        let mut results: Vec<(Option<u32>, i32, (u32, u32), InferResult)> = Vec::new();
+        let mut results: Vec<TargetResult> = Vec::new();
         let infer_error = |err: EngineError| {
             gst::element_imp_error!(
                 self,
