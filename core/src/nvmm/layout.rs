@@ -12,6 +12,10 @@
 //!   `surfaceList`, `NvBufSurfaceChromaSubsamplingParams` grows to 8 bytes and
 //!   `NvBufSurfacePlaneParamsEx` gains `drmModifier[4]`.
 //!
+//! An unlabelled 2019-2024 JetPack header (probably the DeepStream 7.x generation) is Ds6 in
+//! everything read here; its `NvBufSurfacePlaneParamsEx` already has `drmModifier` with a
+//! shorter `_reserved`, keeping the 6.x size (224 bytes).
+//!
 //! `NvBufSurfacePlaneParams` (232 bytes) and the first fields of `NvBufSurface` and
 //! `NvBufSurfaceParams` are the same in both. Enums are C `int`s (4 bytes).
 
