@@ -131,6 +131,7 @@ fn photo_frame(name: &str, format: PixelFormat) -> HostFrame {
 
 #[test]
 fn nvmm_rgba_and_nv12_give_the_detections_of_system_memory() {
+    init();
     let config = bundle(CENTERNET).config;
     for format in [PixelFormat::Rgbx, PixelFormat::Nv12] {
         let frame = photo_frame("dog.jpg", format);
@@ -149,6 +150,7 @@ fn nvmm_rgba_and_nv12_give_the_detections_of_system_memory() {
 
 #[test]
 fn batched_surfaces_give_per_frame_results() {
+    init();
     let config = bundle(CENTERNET).config;
     let frames = vec![
         photo_frame("dog.jpg", PixelFormat::Rgbx),
