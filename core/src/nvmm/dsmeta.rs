@@ -42,12 +42,25 @@ pub struct NvDsBatchMetaHead {
     pub frame_meta_list: *mut GList,
 }
 
-/// The head of `NvDsFrameMeta` up to `batch_id`.
+/// The head of `NvDsFrameMeta` up to `obj_meta_list` (the same in the DeepStream 9.0 header
+/// and the 6.x-era one of hiennguyen9874/deepstream-sources).
 #[repr(C)]
 pub struct NvDsFrameMetaHead {
     pub base_meta: NvDsBaseMeta,
     pub pad_index: c_uint,
     pub batch_id: c_uint,
+    pub frame_num: c_int,
+    pub buf_pts: u64,
+    pub ntp_timestamp: u64,
+    pub source_id: c_uint,
+    pub num_surfaces_per_frame: c_int,
+    pub source_frame_width: c_uint,
+    pub source_frame_height: c_uint,
+    pub surface_type: c_uint,
+    pub surface_index: c_uint,
+    pub num_obj_meta: c_uint,
+    pub b_infer_done: c_int,
+    pub obj_meta_list: *mut GList,
 }
 
 /// `NvBbox_Coords` (inside `NvDsComp_BboxInfo`).
@@ -163,6 +176,17 @@ pub struct DsLabel {
     pub label: Option<String>,
 }
 
+/// An object already in the batch meta (from nvinfer or another nvtlinfer upstream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DsUpstream {
+    /// The `NvDsObjectMeta *`, valid while the buffer is.
+    pub meta: *mut c_void,
+    pub unique_component_id: i32,
+    pub class_id: i32,
+    /// `rect_params`: left, top, width, height in frame pixels.
+    pub rect: [f32; 4],
+}
+
 /// The DeepStream metadata libraries, opened at run time.
 pub struct DsMeta {
     get_batch_meta: GetBatchMeta,
@@ -251,17 +275,7 @@ impl DsMeta {
         objects: &[(DsObject, Vec<DsLabel>)],
     ) -> usize {
         (self.lock)(batch);
-        let head = &*(batch as *const NvDsBatchMetaHead);
-        let mut node = head.frame_meta_list;
-        let mut frame = std::ptr::null_mut();
-        while !node.is_null() {
-            let meta = (*node).data;
-            if !meta.is_null() && (*(meta as *const NvDsFrameMetaHead)).batch_id == batch_id {
-                frame = meta;
-                break;
-            }
-            node = (*node).next;
-        }
+        let frame = self.frame(batch, batch_id);
         let mut added = 0;
         if !frame.is_null() {
             for (object, labels) in objects {
@@ -279,6 +293,67 @@ impl DsMeta {
         }
         (self.unlock)(batch);
         added
+    }
+
+    /// The frame meta with `batch_id` (caller holds the meta lock).
+    unsafe fn frame(&self, batch: *mut c_void, batch_id: u32) -> *mut c_void {
+        let head = &*(batch as *const NvDsBatchMetaHead);
+        let mut node = head.frame_meta_list;
+        while !node.is_null() {
+            let meta = (*node).data;
+            if !meta.is_null() && (*(meta as *const NvDsFrameMetaHead)).batch_id == batch_id {
+                return meta;
+            }
+            node = (*node).next;
+        }
+        std::ptr::null_mut()
+    }
+
+    /// The objects of frame `batch_id`, for a secondary stage.
+    ///
+    /// # Safety
+    /// As [`DsMeta::add_objects`].
+    pub unsafe fn objects(&self, batch: *mut c_void, batch_id: u32) -> Vec<DsUpstream> {
+        (self.lock)(batch);
+        let frame = self.frame(batch, batch_id);
+        let mut out = Vec::new();
+        if !frame.is_null() {
+            let mut node = (*(frame as *const NvDsFrameMetaHead)).obj_meta_list;
+            while !node.is_null() {
+                let meta = (*node).data;
+                if !meta.is_null() {
+                    let head = &*(meta as *const NvDsObjectMetaHead);
+                    let r = &head.rect_params;
+                    out.push(DsUpstream {
+                        meta,
+                        unique_component_id: head.unique_component_id,
+                        class_id: head.class_id,
+                        rect: [r.left, r.top, r.width, r.height],
+                    });
+                }
+                node = (*node).next;
+            }
+        }
+        (self.unlock)(batch);
+        out
+    }
+
+    /// Adds classifier results to an object from [`DsMeta::objects`], as nvinfer's secondary
+    /// classifiers do (one `NvDsClassifierMeta` with one `NvDsLabelInfo` per attribute).
+    ///
+    /// # Safety
+    /// `batch` and `object` as returned by [`DsMeta::batch_meta`] and [`DsMeta::objects`] for a
+    /// buffer the caller may write.
+    pub unsafe fn classify(
+        &self,
+        batch: *mut c_void,
+        object: *mut c_void,
+        unique_id: i32,
+        labels: &[DsLabel],
+    ) {
+        (self.lock)(batch);
+        self.add_labels(batch, object, unique_id, labels);
+        (self.unlock)(batch);
     }
 
     unsafe fn fill_object(&self, obj: *mut c_void, object: &DsObject) {
@@ -363,6 +438,9 @@ mod tests {
         assert_eq!(offset_of!(NvDsBatchMetaHead, num_frames_in_batch), 44);
         assert_eq!(offset_of!(NvDsBatchMetaHead, frame_meta_list), 96);
         assert_eq!(offset_of!(NvDsFrameMetaHead, batch_id), 44);
+        assert_eq!(offset_of!(NvDsFrameMetaHead, buf_pts), 56);
+        assert_eq!(offset_of!(NvDsFrameMetaHead, num_obj_meta), 96);
+        assert_eq!(offset_of!(NvDsFrameMetaHead, obj_meta_list), 104);
         assert_eq!(offset_of!(NvDsObjectMetaHead, unique_component_id), 48);
         assert_eq!(offset_of!(NvDsObjectMetaHead, object_id), 56);
         assert_eq!(offset_of!(NvDsObjectMetaHead, detector_bbox_info), 64);

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -353,65 +354,91 @@ fn deepstream_meta() -> &'static Result<nvmm::dsmeta::DsMeta, String> {
 }
 
 impl NvtlInfer {
-    /// Adds the results to the buffer's NvDsBatchMeta as nvinfer does, when DeepStream's
-    /// metadata libraries are installed and the buffer carries one; otherwise nothing (the
-    /// GStreamer metadata is attached either way).
-    fn attach_deepstream_meta(
-        &self,
-        buffer: &mut gst::BufferRef,
-        results: &[TargetResult],
-        unique_id: u32,
-        config: &InferConfig,
-    ) {
+    /// The buffer's NvDsBatchMeta, when DeepStream's metadata libraries are installed and the
+    /// buffer carries one.
+    fn deepstream_batch(&self, buffer: &mut gst::BufferRef) -> Option<DsBatch> {
         let ds = match deepstream_meta() {
             Ok(ds) => ds,
             Err(reason) => {
                 gst::debug!(CAT, imp = self, "no DeepStream metadata: {reason}");
-                return;
+                return None;
             }
         };
-        // SAFETY: `buffer` is a valid, writable GstBuffer for the duration of this call.
-        let Some(batch) = (unsafe { ds.batch_meta(buffer.as_mut_ptr() as *mut std::ffi::c_void) })
-        else {
-            return;
-        };
+        // SAFETY: `buffer` is a valid GstBuffer for the duration of this call.
+        let batch = unsafe { ds.batch_meta(buffer.as_mut_ptr() as *mut std::ffi::c_void) }?;
+        Some(DsBatch {
+            ds,
+            batch,
+            objects: HashMap::new(),
+        })
+    }
+
+    /// Adds the results to the NvDsBatchMeta as nvinfer does: detections of a primary stage as
+    /// NvDsObjectMeta on their frame, classifier results on the DeepStream objects they
+    /// classified (the GStreamer metadata is attached either way).
+    fn attach_deepstream_meta(
+        &self,
+        ds_batch: &DsBatch,
+        results: &[TargetResult],
+        unique_id: u32,
+        config: &InferConfig,
+    ) {
         let mut per_frame: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
         for (batch_index, parent, _, result) in results {
-            let InferResult::Objects(objects) = result else {
-                continue;
-            };
-            if *parent >= 0 {
-                continue; // secondary detections on DeepStream objects: not mapped yet
-            }
-            for object in objects {
-                let color = config
-                    .class_attrs
-                    .get(object.class_id)
-                    .border_color
-                    .map(|c| c.map(f64::from))
-                    .unwrap_or([1.0, 0.0, 0.0, 1.0]);
-                per_frame
-                    .entry(batch_index.unwrap_or(0))
-                    .or_default()
-                    .push((
-                        nvmm::dsmeta::DsObject {
-                            unique_id: unique_id as i32,
-                            class_id: object.class_id as i32,
-                            confidence: object.confidence,
-                            left: object.bbox.left,
-                            top: object.bbox.top,
-                            width: object.bbox.width,
-                            height: object.bbox.height,
-                            label: object.label.clone(),
-                            border_color: color,
-                        },
-                        Vec::new(),
-                    ));
+            match result {
+                InferResult::Objects(objects) if *parent < 0 => {
+                    for object in objects {
+                        let color = config
+                            .class_attrs
+                            .get(object.class_id)
+                            .border_color
+                            .map(|c| c.map(f64::from))
+                            .unwrap_or([1.0, 0.0, 0.0, 1.0]);
+                        per_frame
+                            .entry(batch_index.unwrap_or(0))
+                            .or_default()
+                            .push((
+                                nvmm::dsmeta::DsObject {
+                                    unique_id: unique_id as i32,
+                                    class_id: object.class_id as i32,
+                                    confidence: object.confidence,
+                                    left: object.bbox.left,
+                                    top: object.bbox.top,
+                                    width: object.bbox.width,
+                                    height: object.bbox.height,
+                                    label: object.label.clone(),
+                                    border_color: color,
+                                },
+                                Vec::new(),
+                            ));
+                    }
+                }
+                InferResult::Attributes(attributes) if !attributes.is_empty() => {
+                    let Some(&object) = ds_batch.objects.get(parent) else {
+                        continue; // a GStreamer ROI, or a primary classifier: GStreamer meta only
+                    };
+                    let labels: Vec<_> = attributes
+                        .iter()
+                        .map(|a| nvmm::dsmeta::DsLabel {
+                            attribute_index: a.attribute_index,
+                            class_id: a.class_id,
+                            probability: a.probability,
+                            label: a.label.clone(),
+                        })
+                        .collect();
+                    // SAFETY: `object` came from this buffer's batch meta in this call.
+                    unsafe {
+                        ds_batch
+                            .ds
+                            .classify(ds_batch.batch, object, unique_id as i32, &labels)
+                    };
+                }
+                _ => {}
             }
         }
         for (batch_id, objects) in per_frame {
             // SAFETY: `batch` is this buffer's NvDsBatchMeta, which we may write (in place).
-            let added = unsafe { ds.add_objects(batch, batch_id, &objects) };
+            let added = unsafe { ds_batch.ds.add_objects(ds_batch.batch, batch_id, &objects) };
             gst::log!(
                 CAT,
                 imp = self,
@@ -419,6 +446,49 @@ impl NvtlInfer {
             );
         }
     }
+
+    /// The DeepStream objects of frame `batch_id` as upstream objects for a secondary stage,
+    /// remembered in `ds_batch` under ids of their own.
+    fn deepstream_objects(
+        ds_batch: &mut DsBatch,
+        batch_id: u32,
+        batch_index: Option<u32>,
+    ) -> Vec<meta::ObjectMeta> {
+        // SAFETY: the batch meta belongs to the buffer being processed.
+        let objects = unsafe { ds_batch.ds.objects(ds_batch.batch, batch_id) };
+        objects
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let id = DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32;
+                ds_batch.objects.insert(id, o.meta);
+                let px = |v: f32| v.max(0.0).round() as u32;
+                meta::ObjectMeta {
+                    id,
+                    parent_id: -1,
+                    roi_type: "deepstream".into(),
+                    rect: (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3])),
+                    class_id: u32::try_from(o.class_id).ok(),
+                    label: None,
+                    confidence: None,
+                    unique_id: u32::try_from(o.unique_component_id).ok(),
+                    border_color: None,
+                    classifications: Vec::new(),
+                    batch_index,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Ids given to DeepStream objects used as secondary-mode targets (far above GStreamer ROI ids).
+const DS_OBJECT_ID_BASE: i32 = 1 << 30;
+
+/// A buffer's NvDsBatchMeta and the DeepStream objects handed to inference as targets.
+struct DsBatch {
+    ds: &'static nvmm::dsmeta::DsMeta,
+    batch: *mut std::ffi::c_void,
+    objects: HashMap<i32, *mut std::ffi::c_void>,
 }
 
 #[glib::object_subclass]
@@ -802,6 +872,11 @@ impl BaseTransformImpl for NvtlInfer {
             );
             gst::FlowError::Error
         };
+        let mut ds_batch = if state.nvmm {
+            self.deepstream_batch(buffer)
+        } else {
+            None
+        };
         if state.nvmm {
             let map = buffer.map_readable().map_err(|_| {
                 gst::element_imp_error!(
@@ -823,7 +898,17 @@ impl BaseTransformImpl for NvtlInfer {
             for (index, view) in frames.iter().enumerate() {
                 let batch_index = batched.then_some(index as u32);
                 let size = (view.width as u32, view.height as u32);
-                let targets = inference_targets(&engine.config, size, batch_index, &upstream);
+                let mut frame_upstream = upstream.clone();
+                if let (Some(ds_batch), ProcessMode::Secondary) =
+                    (ds_batch.as_mut(), engine.config.process_mode)
+                {
+                    frame_upstream.extend(Self::deepstream_objects(
+                        ds_batch,
+                        index as u32,
+                        batch_index,
+                    ));
+                }
+                let targets = inference_targets(&engine.config, size, batch_index, &frame_upstream);
                 if targets.is_empty() {
                     continue;
                 }
@@ -903,8 +988,8 @@ impl BaseTransformImpl for NvtlInfer {
                 InferResult::Raw => {}
             }
         }
-        if state.nvmm {
-            self.attach_deepstream_meta(buffer, &results, unique_id, &engine.config);
+        if let Some(ds_batch) = &ds_batch {
+            self.attach_deepstream_meta(ds_batch, &results, unique_id, &engine.config);
         }
         if let Some(tensors) = engine.last_outputs.take() {
             meta::attach_tensors(buffer, unique_id, &tensors);
