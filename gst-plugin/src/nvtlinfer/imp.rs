@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -16,7 +15,9 @@ use nvtl_core::config::{ConfigError, InferConfig, ProcessMode};
 use nvtl_core::nvmm;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 
+use super::deepstream::DsBatch;
 use super::settings::{format_class_ids, parse_class_ids, Settings};
+use super::targets::inference_targets;
 use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
 use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes};
@@ -284,212 +285,9 @@ fn frame_view<'a>(
     })
 }
 
-/// What to run the model on in one frame of `size`: the whole frame (primary; parent -1) or the
-/// upstream objects of that frame that pass the secondary-mode filters (parent = object id).
-fn inference_targets(
-    config: &InferConfig,
-    (frame_width, frame_height): (u32, u32),
-    batch_index: Option<u32>,
-    upstream: &[meta::ObjectMeta],
-) -> Vec<(i32, Rect)> {
-    match config.process_mode {
-        ProcessMode::Primary => vec![(
-            -1,
-            Rect {
-                x: 0,
-                y: 0,
-                width: frame_width as usize,
-                height: frame_height as usize,
-            },
-        )],
-        ProcessMode::Secondary => upstream
-            .iter()
-            .filter(|o| o.batch_index.unwrap_or(0) == batch_index.unwrap_or(0))
-            .filter(|o| o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(config.unique_id))
-            .filter(|o| {
-                config.operate_on_gie_id < 0 || o.unique_id == Some(config.operate_on_gie_id as u32)
-            })
-            .filter(|o| {
-                config.operate_on_class_ids.is_empty()
-                    || o.class_id
-                        .is_some_and(|c| config.operate_on_class_ids.contains(&c))
-            })
-            .filter_map(|o| {
-                let (x, y, w, h) = o.rect;
-                let (x, y) = (x.min(frame_width), y.min(frame_height));
-                let (w, h) = (w.min(frame_width - x), h.min(frame_height - y));
-                let fits = |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
-                (fits(
-                    w,
-                    config.input_object_min_width,
-                    config.input_object_max_width,
-                ) && fits(
-                    h,
-                    config.input_object_min_height,
-                    config.input_object_max_height,
-                ))
-                .then_some((
-                    o.id,
-                    Rect {
-                        x: x as usize,
-                        y: y as usize,
-                        width: w as usize,
-                        height: h as usize,
-                    },
-                ))
-            })
-            .collect(),
-    }
-}
-
 /// One inference target's result: (batch index of a batched NVMM buffer, parent object id or -1
 /// for the whole frame, frame size, result).
-type TargetResult = (Option<u32>, i32, (u32, u32), InferResult);
-
-/// DeepStream's metadata libraries, opened on the first NVMM buffer (or why they could not be).
-fn deepstream_meta() -> &'static Result<nvmm::dsmeta::DsMeta, String> {
-    static DS_META: LazyLock<Result<nvmm::dsmeta::DsMeta, String>> =
-        LazyLock::new(nvmm::dsmeta::DsMeta::load);
-    &DS_META
-}
-
-impl NvtlInfer {
-    /// The buffer's NvDsBatchMeta, when DeepStream's metadata libraries are installed and the
-    /// buffer carries one.
-    fn deepstream_batch(&self, buffer: &mut gst::BufferRef) -> Option<DsBatch> {
-        let ds = match deepstream_meta() {
-            Ok(ds) => ds,
-            Err(reason) => {
-                gst::debug!(CAT, imp = self, "no DeepStream metadata: {reason}");
-                return None;
-            }
-        };
-        // SAFETY: `buffer` is a valid GstBuffer for the duration of this call.
-        let batch = unsafe { ds.batch_meta(buffer.as_mut_ptr() as *mut std::ffi::c_void) }?;
-        Some(DsBatch {
-            ds,
-            batch,
-            objects: HashMap::new(),
-        })
-    }
-
-    /// Adds the results to the NvDsBatchMeta as nvinfer does: detections of a primary stage as
-    /// NvDsObjectMeta on their frame, classifier results on the DeepStream objects they
-    /// classified (the GStreamer metadata is attached either way).
-    fn attach_deepstream_meta(
-        &self,
-        ds_batch: &DsBatch,
-        results: &[TargetResult],
-        unique_id: u32,
-        config: &InferConfig,
-    ) {
-        let mut per_frame: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
-        for (batch_index, parent, _, result) in results {
-            match result {
-                InferResult::Objects(objects) if *parent < 0 => {
-                    for object in objects {
-                        let color = config
-                            .class_attrs
-                            .get(object.class_id)
-                            .border_color
-                            .map(|c| c.map(f64::from))
-                            .unwrap_or([1.0, 0.0, 0.0, 1.0]);
-                        per_frame
-                            .entry(batch_index.unwrap_or(0))
-                            .or_default()
-                            .push((
-                                nvmm::dsmeta::DsObject {
-                                    unique_id: unique_id as i32,
-                                    class_id: object.class_id as i32,
-                                    confidence: object.confidence,
-                                    left: object.bbox.left,
-                                    top: object.bbox.top,
-                                    width: object.bbox.width,
-                                    height: object.bbox.height,
-                                    label: object.label.clone(),
-                                    border_color: color,
-                                },
-                                Vec::new(),
-                            ));
-                    }
-                }
-                InferResult::Attributes(attributes) if !attributes.is_empty() => {
-                    let Some(&object) = ds_batch.objects.get(parent) else {
-                        continue; // a GStreamer ROI, or a primary classifier: GStreamer meta only
-                    };
-                    let labels: Vec<_> = attributes
-                        .iter()
-                        .map(|a| nvmm::dsmeta::DsLabel {
-                            attribute_index: a.attribute_index,
-                            class_id: a.class_id,
-                            probability: a.probability,
-                            label: a.label.clone(),
-                        })
-                        .collect();
-                    // SAFETY: `object` came from this buffer's batch meta in this call.
-                    unsafe {
-                        ds_batch
-                            .ds
-                            .classify(ds_batch.batch, object, unique_id as i32, &labels)
-                    };
-                }
-                _ => {}
-            }
-        }
-        for (batch_id, objects) in per_frame {
-            // SAFETY: `batch` is this buffer's NvDsBatchMeta, which we may write (in place).
-            let added = unsafe { ds_batch.ds.add_objects(ds_batch.batch, batch_id, &objects) };
-            gst::log!(
-                CAT,
-                imp = self,
-                "NvDsObjectMeta: {added} objects on frame {batch_id}"
-            );
-        }
-    }
-
-    /// The DeepStream objects of frame `batch_id` as upstream objects for a secondary stage,
-    /// remembered in `ds_batch` under ids of their own.
-    fn deepstream_objects(
-        ds_batch: &mut DsBatch,
-        batch_id: u32,
-        batch_index: Option<u32>,
-    ) -> Vec<meta::ObjectMeta> {
-        // SAFETY: the batch meta belongs to the buffer being processed.
-        let objects = unsafe { ds_batch.ds.objects(ds_batch.batch, batch_id) };
-        objects
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let id = DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32;
-                ds_batch.objects.insert(id, o.meta);
-                let px = |v: f32| v.max(0.0).round() as u32;
-                meta::ObjectMeta {
-                    id,
-                    parent_id: -1,
-                    roi_type: "deepstream".into(),
-                    rect: (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3])),
-                    class_id: u32::try_from(o.class_id).ok(),
-                    label: None,
-                    confidence: None,
-                    unique_id: u32::try_from(o.unique_component_id).ok(),
-                    border_color: None,
-                    classifications: Vec::new(),
-                    batch_index,
-                }
-            })
-            .collect()
-    }
-}
-
-/// Ids given to DeepStream objects used as secondary-mode targets (far above GStreamer ROI ids).
-const DS_OBJECT_ID_BASE: i32 = 1 << 30;
-
-/// A buffer's NvDsBatchMeta and the DeepStream objects handed to inference as targets.
-struct DsBatch {
-    ds: &'static nvmm::dsmeta::DsMeta,
-    batch: *mut std::ffi::c_void,
-    objects: HashMap<i32, *mut std::ffi::c_void>,
-}
+pub(super) type TargetResult = (Option<u32>, i32, (u32, u32), InferResult);
 
 #[glib::object_subclass]
 impl ObjectSubclass for NvtlInfer {
@@ -873,7 +671,10 @@ impl BaseTransformImpl for NvtlInfer {
             gst::FlowError::Error
         };
         let mut ds_batch = if state.nvmm {
-            self.deepstream_batch(buffer)
+            DsBatch::of(buffer)
+                .map_err(|reason| gst::debug!(CAT, imp = self, "no DeepStream metadata: {reason}"))
+                .ok()
+                .flatten()
         } else {
             None
         };
@@ -902,11 +703,7 @@ impl BaseTransformImpl for NvtlInfer {
                 if let (Some(ds_batch), ProcessMode::Secondary) =
                     (ds_batch.as_mut(), engine.config.process_mode)
                 {
-                    frame_upstream.extend(Self::deepstream_objects(
-                        ds_batch,
-                        index as u32,
-                        batch_index,
-                    ));
+                    frame_upstream.extend(ds_batch.objects(index as u32, batch_index));
                 }
                 let targets = inference_targets(&engine.config, size, batch_index, &frame_upstream);
                 if targets.is_empty() {
@@ -989,7 +786,8 @@ impl BaseTransformImpl for NvtlInfer {
             }
         }
         if let Some(ds_batch) = &ds_batch {
-            self.attach_deepstream_meta(ds_batch, &results, unique_id, &engine.config);
+            let added = ds_batch.attach(&results, unique_id, &engine.config);
+            gst::log!(CAT, imp = self, "{added} NvDsObjectMeta added");
         }
         if let Some(tensors) = engine.last_outputs.take() {
             meta::attach_tensors(buffer, unique_id, &tensors);

@@ -4,8 +4,10 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod deepstream;
 mod imp;
 pub mod settings;
+mod targets;
 
 glib::wrapper! {
     pub struct NvtlInfer(ObjectSubclass<imp::NvtlInfer>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
