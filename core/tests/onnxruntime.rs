@@ -1,7 +1,7 @@
 //! The onnxruntime backend (feature `onnxruntime`) with the CPU execution provider, on real zoo
 //! models and a real photo: its outputs and detections must equal tract's. libonnxruntime comes
-//! from onnxruntime's PyPI wheel in `~/.cache/nvtl/venv-ort` (the venv the trainer's
-//! onnxruntime test uses), unless ORT_DYLIB_PATH is set.
+//! from onnxruntime's PyPI wheel (`scripts/ort-venv.sh`, the venv the trainer's onnxruntime test
+//! uses), unless ORT_DYLIB_PATH is set.
 #![cfg(feature = "onnxruntime")]
 
 mod zoo_common;
@@ -17,45 +17,24 @@ use nvtl_core::engine::{Engine, InferResult};
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 use zoo_common::{asset, pulled};
 
-const ONNXRUNTIME: &str = "onnxruntime==1.32.0";
-
-/// Points ORT_DYLIB_PATH at the wheel's libonnxruntime (creating the venv the first time).
+/// Points ORT_DYLIB_PATH at the wheel's libonnxruntime (`scripts/ort-venv.sh` makes the venv
+/// the first time), unless it is set.
 fn ort_library() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os(DYLIB_ENV).is_some_and(|p| !p.is_empty()) {
             return;
         }
-        let home = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()));
-        let venv = home.join(".cache/nvtl/venv-ort");
-        let python = venv.join("bin/python");
-        let find = |python: &Path| -> Option<PathBuf> {
-            let out = Command::new(python)
-                .args([
-                    "-c",
-                    "import onnxruntime, os, glob; \
-                     print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi', 'libonnxruntime.so*')))[0])",
-                ])
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        };
-        let library = find(&python).unwrap_or_else(|| {
-            assert!(Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .unwrap()
-                .success());
-            assert!(Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", ONNXRUNTIME, "numpy"])
-                .status()
-                .unwrap()
-                .success());
-            find(&python).expect("libonnxruntime in the onnxruntime wheel")
-        });
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort-venv.sh");
+        let out = Command::new("bash").arg(&script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let library = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(library.is_file(), "{}", library.display());
         // Set once, before any onnxruntime use in this process.
         std::env::set_var(DYLIB_ENV, library);
     });
