@@ -137,63 +137,37 @@ impl HostSurface {
             _list_ds8: Vec::new(),
             frames: Vec::new(),
         };
+        // The entries of either ABI: zeroed (valid for these plain C structs: integers, bools,
+        // null pointers), then the fields both ABIs share.
+        macro_rules! entries {
+            ($entry:ty) => {
+                frames
+                    .iter()
+                    .zip(&common)
+                    .map(|(f, (planes, data_ptr, addr))| {
+                        // SAFETY: all-zero is a valid value of the entry struct (see above).
+                        let mut p: $entry = unsafe { std::mem::zeroed() };
+                        p.width = f.width;
+                        p.height = f.height;
+                        p.pitch = f.pitches[0];
+                        p.color_format = color_format(f.format);
+                        p.data_size = f.data.len() as u32;
+                        p.data_ptr = *data_ptr;
+                        p.plane_params = *planes;
+                        p.mapped_addr.addr = *addr;
+                        p
+                    })
+                    .collect::<Vec<$entry>>()
+            };
+        }
         let surface_list: *mut c_void = match abi {
             Abi::Ds6 => {
-                let mut list: Vec<NvBufSurfaceParamsDs6> = frames
-                    .iter()
-                    .zip(&common)
-                    .map(|(f, (planes, data_ptr, addr))| NvBufSurfaceParamsDs6 {
-                        width: f.width,
-                        height: f.height,
-                        pitch: f.pitches[0],
-                        color_format: color_format(f.format),
-                        layout: 0,
-                        buffer_desc: 0,
-                        data_size: f.data.len() as u32,
-                        data_ptr: *data_ptr,
-                        plane_params: *planes,
-                        mapped_addr: NvBufSurfaceMappedAddrDs6 {
-                            addr: *addr,
-                            egl_image: null_mut(),
-                            _reserved: [null_mut(); STRUCTURE_PADDING],
-                        },
-                        paramex: null_mut(),
-                        _reserved: [null_mut(); STRUCTURE_PADDING - 1],
-                    })
-                    .collect();
-                let ptr = list.as_mut_ptr() as *mut c_void;
-                surface._list_ds6 = list;
-                ptr
+                surface._list_ds6 = entries!(NvBufSurfaceParamsDs6);
+                surface._list_ds6.as_mut_ptr() as *mut c_void
             }
             Abi::Ds8 => {
-                let mut list: Vec<NvBufSurfaceParamsDs8> = frames
-                    .iter()
-                    .zip(&common)
-                    .map(|(f, (planes, data_ptr, addr))| NvBufSurfaceParamsDs8 {
-                        width: f.width,
-                        height: f.height,
-                        pitch: f.pitches[0],
-                        color_format: color_format(f.format),
-                        layout: 0,
-                        buffer_desc: 0,
-                        data_size: f.data.len() as u32,
-                        data_ptr: *data_ptr,
-                        plane_params: *planes,
-                        mapped_addr: NvBufSurfaceMappedAddrDs8 {
-                            addr: *addr,
-                            egl_image: null_mut(),
-                            nvmm_ptr: null_mut(),
-                            cuda_ptr: null_mut(),
-                            _reserved: [null_mut(); STRUCTURE_PADDING],
-                        },
-                        paramex: null_mut(),
-                        cuda_buffer: null_mut(),
-                        _reserved: [null_mut(); STRUCTURE_PADDING],
-                    })
-                    .collect();
-                let ptr = list.as_mut_ptr() as *mut c_void;
-                surface._list_ds8 = list;
-                ptr
+                surface._list_ds8 = entries!(NvBufSurfaceParamsDs8);
+                surface._list_ds8.as_mut_ptr() as *mut c_void
             }
         };
         surface.write_header(

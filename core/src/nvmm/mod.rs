@@ -283,55 +283,15 @@ pub fn choose_abi(size: usize, override_name: Option<&str>) -> Result<Abi, NvmmE
 pub unsafe fn read_frames(mapped: &[u8]) -> Result<(SurfaceInfo, Vec<FrameView<'_>>), NvmmError> {
     let abi = detect_abi(mapped.len())?;
     let base = mapped.as_ptr();
-    let (info, list): (SurfaceInfo, Vec<Params>) = match abi {
-        Abi::Ds6 => {
-            let s = std::ptr::read_unaligned(base as *const NvBufSurfaceDs6);
-            let info = header(abi, s.gpu_id, s.batch_size, s.num_filled, s.mem_type)?;
-            if info.num_filled > 0 && s.surface_list.is_null() {
-                return Err(NvmmError::NoSurfaceList(info.num_filled));
-            }
-            let list = (0..info.num_filled as usize)
-                .map(|i| {
-                    let p = std::ptr::read_unaligned(s.surface_list.add(i));
-                    Params {
-                        width: p.width,
-                        height: p.height,
-                        pitch: p.pitch,
-                        color_format: p.color_format,
-                        layout: p.layout,
-                        data_size: p.data_size,
-                        data_ptr: p.data_ptr,
-                        planes: p.plane_params,
-                        mapped: p.mapped_addr.addr,
-                    }
-                })
-                .collect();
-            (info, list)
-        }
-        Abi::Ds8 => {
-            let s = std::ptr::read_unaligned(base as *const NvBufSurfaceDs8);
-            let info = header(abi, s.gpu_id, s.batch_size, s.num_filled, s.mem_type)?;
-            if info.num_filled > 0 && s.surface_list.is_null() {
-                return Err(NvmmError::NoSurfaceList(info.num_filled));
-            }
-            let list = (0..info.num_filled as usize)
-                .map(|i| {
-                    let p = std::ptr::read_unaligned(s.surface_list.add(i));
-                    Params {
-                        width: p.width,
-                        height: p.height,
-                        pitch: p.pitch,
-                        color_format: p.color_format,
-                        layout: p.layout,
-                        data_size: p.data_size,
-                        data_ptr: p.data_ptr,
-                        planes: p.plane_params,
-                        mapped: p.mapped_addr.addr,
-                    }
-                })
-                .collect();
-            (info, list)
-        }
+    let (info, list) = match abi {
+        Abi::Ds6 => read_batch(
+            abi,
+            std::ptr::read_unaligned(base as *const NvBufSurfaceDs6),
+        )?,
+        Abi::Ds8 => read_batch(
+            abi,
+            std::ptr::read_unaligned(base as *const NvBufSurfaceDs8),
+        )?,
     };
     let frames = list
         .iter()
@@ -339,6 +299,64 @@ pub unsafe fn read_frames(mapped: &[u8]) -> Result<(SurfaceInfo, Vec<FrameView<'
         .map(|(index, params)| frame(index, info.mem_type, params))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((info, frames))
+}
+
+/// One ABI's `NvBufSurface` and `NvBufSurfaceParams`, seen through the fields both share.
+trait SurfaceLayout: Copy {
+    type Entry: Copy;
+    fn header(&self) -> (u32, u32, u32, u32);
+    fn list(&self) -> *const Self::Entry;
+    fn params(entry: &Self::Entry) -> Params;
+}
+
+macro_rules! surface_layout {
+    ($surface:ty, $entry:ty) => {
+        impl SurfaceLayout for $surface {
+            type Entry = $entry;
+            fn header(&self) -> (u32, u32, u32, u32) {
+                (self.gpu_id, self.batch_size, self.num_filled, self.mem_type)
+            }
+            fn list(&self) -> *const $entry {
+                self.surface_list
+            }
+            fn params(p: &$entry) -> Params {
+                Params {
+                    width: p.width,
+                    height: p.height,
+                    pitch: p.pitch,
+                    color_format: p.color_format,
+                    layout: p.layout,
+                    data_size: p.data_size,
+                    data_ptr: p.data_ptr,
+                    planes: p.plane_params,
+                    mapped: p.mapped_addr.addr,
+                }
+            }
+        }
+    };
+}
+
+surface_layout!(NvBufSurfaceDs6, NvBufSurfaceParamsDs6);
+surface_layout!(NvBufSurfaceDs8, NvBufSurfaceParamsDs8);
+
+/// The header and the filled entries of a batch.
+///
+/// # Safety
+/// As [`read_frames`]: `surface.list()` holds `numFilled` readable entries.
+unsafe fn read_batch<S: SurfaceLayout>(
+    abi: Abi,
+    surface: S,
+) -> Result<(SurfaceInfo, Vec<Params>), NvmmError> {
+    let (gpu_id, batch_size, num_filled, mem_type) = surface.header();
+    let info = header(abi, gpu_id, batch_size, num_filled, mem_type)?;
+    let list = surface.list();
+    if info.num_filled > 0 && list.is_null() {
+        return Err(NvmmError::NoSurfaceList(info.num_filled));
+    }
+    let entries = (0..info.num_filled as usize)
+        .map(|i| S::params(&std::ptr::read_unaligned(list.add(i))))
+        .collect();
+    Ok((info, entries))
 }
 
 fn header(
