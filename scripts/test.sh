@@ -65,10 +65,20 @@ if [ "$run_lint" = 1 ]; then
 
   section "cargo clippy"
   cargo clippy --release --workspace --all-targets -- -D warnings
+  cargo clippy --release -p nvtl-core -p gst-plugin-nvtl --features gst-plugin-nvtl/onnxruntime \
+    --all-targets -- -D warnings
 fi
 
 section "cargo test"
 cargo test --release --workspace 2>&1 | tee "$log_dir/cargo-test.log"
+
+# The onnxruntime backend (ort, load-dynamic) with the CPU execution provider, against tract on
+# the zoo models. Its tests take libonnxruntime from onnxruntime's PyPI wheel in
+# ~/.cache/nvtl/venv-ort (scripts/ort-venv.sh, made on first use) unless ORT_DYLIB_PATH is set.
+section "cargo test (onnxruntime)"
+cargo test --release -p nvtl-core --features onnxruntime 2>&1 | tee -a "$log_dir/cargo-test.log"
+cargo test --release -p gst-plugin-nvtl --features onnxruntime --test onnxruntime 2>&1 |
+  tee -a "$log_dir/cargo-test.log"
 
 meson_passed=0 meson_failed=0 meson_skipped=0
 if [ "$run_meson" = 1 ]; then

@@ -98,12 +98,19 @@ impl Engine {
         };
         let mut warnings = Vec::new();
 
+        // A model-engine-file ending in .onnx is just the model; any other is a TensorRT engine
+        // for the tensorrt backend, which still reads the ONNX model's inputs and outputs.
+        let engine_file = config
+            .model_engine_file
+            .clone()
+            .filter(|e| e.extension().is_none_or(|x| x != "onnx"));
         let onnx_path = match (&config.onnx_file, &config.model_engine_file) {
             (Some(onnx), _) => onnx.clone(),
-            (None, Some(engine)) if engine.extension().is_some_and(|e| e == "onnx") => engine.clone(),
+            (None, Some(engine)) if engine_file.is_none() => engine.clone(),
             (None, Some(engine)) => {
                 return Err(config_error(format!(
-                    "model-engine-file {} is a TensorRT engine, which the {} backend cannot run; set onnx-file",
+                    "model-engine-file {} is a TensorRT engine; set onnx-file too (the {} backend \
+                     runs the ONNX model, and the tensorrt backend takes the engine's inputs and outputs from it)",
                     engine.display(),
                     backend_kind
                 )))
@@ -112,17 +119,6 @@ impl Engine {
                 return Err(config_error("no model: set onnx-file (or model-engine-file)".into()))
             }
         };
-        if config.onnx_file.is_some() && config.model_engine_file.is_some() {
-            warnings.push(format!(
-                "model-engine-file {} is only used by the tensorrt backend; running {}",
-                config
-                    .model_engine_file
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                onnx_path.display()
-            ));
-        }
 
         let parser = match config.parser {
             Some(parser) => Some(parser),
@@ -134,8 +130,6 @@ impl Engine {
             None => Parser::default_for(config.network_type),
         };
 
-        let (backend, fallbacks) = backend::select(backend_kind)?;
-        warnings.extend(fallbacks);
         let secondary = config.process_mode == crate::config::ProcessMode::Secondary;
         let spec = ModelSpec {
             onnx_path: onnx_path.clone(),
@@ -147,8 +141,22 @@ impl Engine {
             infer_dims: config.infer_dims.map(|d| d.map(|v| v as usize)),
             input_order: config.network_input_order,
             threads,
+            gpu_id: config.gpu_id,
+            precision: config.network_mode.into(),
+            int8_calib_file: config.int8_calib_file.clone(),
+            engine_file: engine_file.clone(),
         };
-        let plan = backend::load_shared(backend.as_ref(), &spec)?;
+        let (plan, fallbacks) = backend::load_with_fallback(backend_kind, &spec)?;
+        warnings.extend(fallbacks);
+        warnings.extend(plan.notes());
+        if let Some(engine) = engine_file.filter(|_| plan.backend() != BackendKind::TensorRt) {
+            warnings.push(format!(
+                "model-engine-file {} is only used by the tensorrt backend; running {} on {}",
+                engine.display(),
+                onnx_path.display(),
+                plan.backend()
+            ));
+        }
         let model_name = onnx_path.display().to_string();
 
         let input = plan.input().clone();

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod draw;
 pub mod engine;
 pub mod model;
+pub mod nvmm;
 pub mod objects;
 pub mod preprocess;
 pub mod tensor;

@@ -26,6 +26,8 @@ pub const TENSOR_META: &str = "NvtlTensorMeta";
 pub const SEGMENTATION_META: &str = "NvtlSegmentationMeta";
 /// The ROI type of the full-frame object that carries a primary classifier's result.
 pub const FRAME_ROI_TYPE: &str = "frame";
+/// Param field naming the batch entry of a batched NVMM buffer an object belongs to.
+pub const BATCH_INDEX: &str = "batch-index";
 
 /// Registers the custom metas (idempotent). Called from plugin init.
 pub fn register() {
@@ -62,6 +64,9 @@ pub struct ObjectMeta {
     /// RGBA 0..1, from the config's border-color for the class.
     pub border_color: Option<[f64; 4]>,
     pub classifications: Vec<Classification>,
+    /// Frame of a batched NVMM buffer (`NvBufSurface` entry) the object belongs to; `None` on
+    /// single-frame buffers.
+    pub batch_index: Option<u32>,
 }
 
 /// Every ROI meta on the buffer, in attachment order.
@@ -85,6 +90,9 @@ pub fn read_objects(buffer: &gst::BufferRef) -> Vec<ObjectMeta> {
                 unique_id: detection.and_then(|d| d.get::<u32>("unique-id").ok()),
                 border_color: detection.and_then(read_color),
                 classifications,
+                batch_index: detection
+                    .or_else(|| meta.param(CLASSIFICATION))
+                    .and_then(|d| d.get::<u32>(BATCH_INDEX).ok()),
             }
         })
         .collect()
@@ -154,6 +162,7 @@ pub fn attach_object(
     id: i32,
     parent_id: i32,
     border_color: Option<[f32; 4]>,
+    batch_index: Option<u32>,
 ) -> i32 {
     let label = object
         .label
@@ -170,6 +179,9 @@ pub fn attach_object(
         .build();
     if let Some(color) = border_color {
         detection.set("border-color", gst::Array::new(color.map(|c| c as f64)));
+    }
+    if let Some(index) = batch_index {
+        detection.set(BATCH_INDEX, index);
     }
     meta.add_param(detection);
     id
@@ -226,12 +238,17 @@ pub fn attach_frame_classification(
     height: u32,
     unique_id: u32,
     attributes: &[ClassifierAttribute],
+    batch_index: Option<u32>,
 ) {
     let id = next_object_id(buffer);
     let mut meta = VideoRegionOfInterestMeta::add(buffer, FRAME_ROI_TYPE, (0, 0, width, height));
     meta.set_id(id);
     meta.set_parent_id(-1);
-    meta.add_param(classification_param(unique_id, attributes));
+    let mut param = classification_param(unique_id, attributes);
+    if let Some(index) = batch_index {
+        param.set(BATCH_INDEX, index);
+    }
+    meta.add_param(param);
 }
 
 fn f32_bytes(data: &[f32]) -> glib::Bytes {

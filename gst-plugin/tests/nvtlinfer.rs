@@ -73,6 +73,27 @@ fn properties_have_nvinfer_names_and_defaults() {
 }
 
 #[test]
+fn backend_blurb_names_the_backends_this_build_has() {
+    init();
+    let element = gst::ElementFactory::make("nvtlinfer").build().unwrap();
+    let pspec = element.find_property("backend").unwrap();
+    let blurb = pspec.blurb().unwrap_or_default().to_string();
+    assert!(
+        blurb.contains(nvtl_core::backend::built_backends_text()),
+        "{blurb}"
+    );
+    assert!(blurb.contains("cpu (tract)"), "{blurb}");
+    element.set_property_from_str("backend", "onnxruntime");
+    assert_eq!(
+        element
+            .property_value("backend")
+            .get::<gstnvtl::nvtlinfer::BackendProperty>()
+            .unwrap(),
+        gstnvtl::nvtlinfer::BackendProperty::OnnxRuntime
+    );
+}
+
+#[test]
 fn centernet_finds_dog_bicycle_and_truck_in_dog_jpg() {
     let bundle = bundle(CENTERNET);
     let mut h = harness_with(&format!(

@@ -418,3 +418,84 @@ fn results_go_to_their_own_objects_across_batches() {
         assert!(results[0].probability > 0.9, "{object:?}");
     }
 }
+
+/// (batch index, rect, detector label, colour class ids) of every detection.
+type Classified = Vec<(Option<u32>, (u32, u32, u32, u32), Option<String>, Vec<u32>)>;
+
+fn classified(buffer: &gst::BufferRef) -> Classified {
+    objects(buffer)
+        .into_iter()
+        .map(|o| {
+            let colours = colour_results(&o).iter().map(|c| c.class_id).collect();
+            (o.batch_index, o.rect, o.label, colours)
+        })
+        .collect()
+}
+
+/// CenterNet then the colour classifier on `buffer` with `caps`, in one harness.
+fn detect_then_classify(test: &str, caps: &str, buffer: gst::Buffer) -> Classified {
+    init();
+    let centernet = bundle(CENTERNET);
+    let config = secondary_config(test, "batch-size=4");
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={} unique-id=1 ! nvtlinfer config-file-path={}",
+        centernet.config.display(),
+        config.display()
+    ));
+    h.set_src_caps_str(caps);
+    classified(&h.push_and_pull(buffer).unwrap())
+}
+
+#[test]
+fn secondary_stage_on_a_batched_nvmm_buffer_classifies_each_frame_s_own_objects() {
+    use nvtl_core::nvmm::{Abi, HostFrame, HostSurface, MemType};
+    use nvtl_core::preprocess::PixelFormat;
+
+    init();
+    let mut frames = Vec::new();
+    let mut alone = Vec::new();
+    for name in ["dog.jpg", "horses.jpg"] {
+        let (w, h, rgb) = rgb_image(&asset(name));
+        // Frame by frame in system memory (RGB, GStreamer strides).
+        let stride = (w as usize * 3).div_ceil(4) * 4;
+        let mut data = vec![0u8; stride * h as usize];
+        for y in 0..h as usize {
+            data[y * stride..y * stride + w as usize * 3]
+                .copy_from_slice(&rgb[y * w as usize * 3..(y + 1) * w as usize * 3]);
+        }
+        let caps = format!("video/x-raw,format=RGB,width={w},height={h},framerate=10/1");
+        alone.push(detect_then_classify(
+            &format!("alone-{name}"),
+            &caps,
+            gst::Buffer::from_mut_slice(data),
+        ));
+        let rgba: Vec<u8> = rgb
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect();
+        frames.push(HostFrame::from_packed(
+            PixelFormat::Rgbx,
+            w,
+            h,
+            &[&rgba],
+            64,
+        ));
+    }
+    let surface = HostSurface::new(Abi::Ds6, MemType::CudaPinned, 2, frames, false);
+    let caps = "video/x-raw(memory:NVMM),format=RGBA,width=768,height=576,framerate=10/1";
+    let batched = detect_then_classify("batched", caps, gst::Buffer::from_mut_slice(surface));
+
+    for (index, expected) in alone.iter().enumerate() {
+        let got: Classified = batched
+            .iter()
+            .filter(|o| o.0 == Some(index as u32))
+            .map(|o| (None, o.1, o.2.clone(), o.3.clone()))
+            .collect();
+        assert!(!got.is_empty(), "frame {index}");
+        assert!(
+            got.iter().all(|o| o.3.len() == 1),
+            "one colour per object: {got:?}"
+        );
+        assert_eq!(&got, expected, "frame {index} batched vs alone");
+    }
+}

@@ -1,6 +1,11 @@
 //! Inference backends: `Backend` loads a model into a `Plan` (immutable, optimised once per
 //! model and shared by every stream), which hands out `Session`s (per stream, mutable state).
 
+pub mod engine_cache;
+pub mod epcontext;
+pub mod gpu;
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
 mod tract_cpu;
 
 use std::collections::HashMap;
@@ -9,6 +14,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
 
+pub use engine_cache::Precision;
 pub use tract_cpu::TractCpu;
 
 use crate::config::TensorOrder;
@@ -21,8 +27,13 @@ pub enum BackendKind {
     /// The best backend this build and machine have: tensorrt, then cuda, then cpu.
     #[default]
     Auto,
+    /// tract on the CPU.
     Cpu,
+    /// onnxruntime's CPU execution provider (feature `onnxruntime`).
+    OnnxRuntime,
+    /// onnxruntime's CUDA execution provider (feature `onnxruntime`).
     Cuda,
+    /// onnxruntime's TensorRT execution provider (feature `onnxruntime`).
     TensorRt,
 }
 
@@ -31,14 +42,28 @@ impl BackendKind {
         match self {
             BackendKind::Auto => "auto",
             BackendKind::Cpu => "cpu",
+            BackendKind::OnnxRuntime => "onnxruntime",
             BackendKind::Cuda => "cuda",
             BackendKind::TensorRt => "tensorrt",
         }
     }
 
+    pub const ALL: [BackendKind; 5] = [
+        BackendKind::Auto,
+        BackendKind::Cpu,
+        BackendKind::OnnxRuntime,
+        BackendKind::Cuda,
+        BackendKind::TensorRt,
+    ];
+
     /// Whether this build contains the backend.
     pub fn is_built(self) -> bool {
-        matches!(self, BackendKind::Auto | BackendKind::Cpu)
+        match self {
+            BackendKind::Auto | BackendKind::Cpu => true,
+            BackendKind::OnnxRuntime | BackendKind::Cuda | BackendKind::TensorRt => {
+                cfg!(feature = "onnxruntime")
+            }
+        }
     }
 }
 
@@ -54,10 +79,11 @@ impl FromStr for BackendKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(BackendKind::Auto),
             "cpu" => Ok(BackendKind::Cpu),
+            "onnxruntime" | "ort" => Ok(BackendKind::OnnxRuntime),
             "cuda" => Ok(BackendKind::Cuda),
             "tensorrt" | "trt" => Ok(BackendKind::TensorRt),
             other => Err(format!(
-                "unknown backend '{other}' (expected auto, cpu, cuda or tensorrt)"
+                "unknown backend '{other}' (expected auto, cpu, onnxruntime, cuda or tensorrt)"
             )),
         }
     }
@@ -75,6 +101,14 @@ pub struct ModelSpec {
     pub input_order: TensorOrder,
     /// CPU threads for one inference; 0 uses every core.
     pub threads: usize,
+    /// GPU for the cuda and tensorrt backends (`gpu-id`).
+    pub gpu_id: u32,
+    /// TensorRT precision (`network-mode`).
+    pub precision: Precision,
+    /// TensorRT INT8 calibration table (`int8-calib-file`).
+    pub int8_calib_file: Option<PathBuf>,
+    /// A TensorRT engine built elsewhere (`model-engine-file`), run by the tensorrt backend.
+    pub engine_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +126,13 @@ pub enum BackendError {
     },
     #[error("inference failed: {0}")]
     Run(String),
-    #[error("backend '{0}' is not built into this nvtl")]
+    #[error("backend '{0}' is not built into this nvtl (build with --features onnxruntime)")]
     NotBuilt(BackendKind),
+    #[error("backend '{backend}' is unavailable: {reason}")]
+    Unavailable {
+        backend: BackendKind,
+        reason: String,
+    },
 }
 
 /// Name and concrete shape of a model input or output (batch dimension first).
@@ -122,6 +161,10 @@ pub trait Plan: Send + Sync {
     fn input(&self) -> &TensorInfo;
     fn outputs(&self) -> &[TensorInfo];
     fn new_session(&self) -> Result<Box<dyn Session>, BackendError>;
+    /// Things worth a warning that happened while loading (e.g. a stale engine rebuilt).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Per-stream inference state.
@@ -137,22 +180,95 @@ pub trait Backend: Send + Sync {
     fn load(&self, spec: &ModelSpec) -> Result<Arc<dyn Plan>, BackendError>;
 }
 
-/// The backend for `kind` in this build, with the fallback chain `auto` implies. Returns the
-/// backend and one message per fallback taken (for WARNING logs).
-pub fn select(kind: BackendKind) -> Result<(Box<dyn Backend>, Vec<String>), BackendError> {
-    let mut fallbacks = Vec::new();
+/// The backend object for `kind` (not `Auto`), if this build has it.
+pub fn backend(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
-        BackendKind::Cpu => {}
-        BackendKind::Auto => {
-            for skipped in [BackendKind::TensorRt, BackendKind::Cuda] {
-                fallbacks.push(format!(
-                    "backend=auto: {skipped} is not built into this nvtl, trying the next backend"
-                ));
-            }
+        BackendKind::Cpu => Ok(Box::new(TractCpu)),
+        #[cfg(feature = "onnxruntime")]
+        BackendKind::OnnxRuntime | BackendKind::Cuda | BackendKind::TensorRt => {
+            Ok(Box::new(onnxruntime::OnnxRuntime::new(kind)))
         }
-        other => return Err(BackendError::NotBuilt(other)),
+        other => Err(BackendError::NotBuilt(other)),
     }
-    Ok((Box::new(TractCpu), fallbacks))
+}
+
+/// The order `backend=auto` tries.
+pub const AUTO_ORDER: [BackendKind; 3] =
+    [BackendKind::TensorRt, BackendKind::Cuda, BackendKind::Cpu];
+
+/// Loads `spec` on `kind`; for `Auto`, tries tensorrt, cuda, then cpu and returns one warning
+/// per fallback taken (the element logs them at WARNING). An explicitly chosen backend that
+/// fails is an error, never a silent fallback.
+pub fn load_with_fallback(
+    kind: BackendKind,
+    spec: &ModelSpec,
+) -> Result<(Arc<dyn Plan>, Vec<String>), BackendError> {
+    if kind != BackendKind::Auto {
+        return Ok((load_shared(backend(kind)?.as_ref(), spec)?, Vec::new()));
+    }
+    let mut warnings = Vec::new();
+    for (i, candidate) in AUTO_ORDER.iter().copied().enumerate() {
+        let next = AUTO_ORDER.get(i + 1);
+        let attempt = backend(candidate).and_then(|b| load_shared(b.as_ref(), spec));
+        match (attempt, next) {
+            (Ok(plan), _) => return Ok((plan, warnings)),
+            (Err(err), Some(next)) => warnings.push(format!(
+                "backend=auto: {candidate} not used ({err}); falling back to {next}"
+            )),
+            (Err(err), None) => return Err(err),
+        }
+    }
+    unreachable!("AUTO_ORDER ends in cpu")
+}
+
+/// One backend's state in this build and on this machine (for `gst-inspect`, `trainer doctor`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub kind: BackendKind,
+    pub built: bool,
+    /// `Ok(detail)` when it can load models here, else why not.
+    pub usable: Result<String, String>,
+}
+
+/// The backends compiled into this build, as text for property blurbs:
+/// e.g. "cpu (tract), onnxruntime, cuda, tensorrt (onnxruntime execution providers)".
+pub fn built_backends_text() -> &'static str {
+    if cfg!(feature = "onnxruntime") {
+        "cpu (tract); onnxruntime, cuda, tensorrt (onnxruntime execution providers, libonnxruntime loaded at run time from ORT_DYLIB_PATH)"
+    } else {
+        "cpu (tract) only; onnxruntime, cuda and tensorrt need the onnxruntime feature"
+    }
+}
+
+/// Every backend: whether it is built and whether it can run here (loads libonnxruntime and
+/// asks it for its execution providers; no model is loaded).
+pub fn backend_report() -> Vec<BackendStatus> {
+    [
+        BackendKind::Cpu,
+        BackendKind::OnnxRuntime,
+        BackendKind::Cuda,
+        BackendKind::TensorRt,
+    ]
+    .into_iter()
+    .map(|kind| BackendStatus {
+        kind,
+        built: kind.is_built(),
+        usable: usable(kind),
+    })
+    .collect()
+}
+
+fn usable(kind: BackendKind) -> Result<String, String> {
+    match kind {
+        BackendKind::Cpu => Ok("tract".into()),
+        #[cfg(feature = "onnxruntime")]
+        BackendKind::OnnxRuntime | BackendKind::Cuda | BackendKind::TensorRt => {
+            onnxruntime::provider_available(kind)?;
+            let library = onnxruntime::runtime_library()?;
+            Ok(format!("onnxruntime from {}", library.display()))
+        }
+        other => Err(BackendError::NotBuilt(other).to_string()),
+    }
 }
 
 type PlanKey = (BackendKind, ModelSpec, Option<std::time::SystemTime>, u64);

@@ -10,7 +10,7 @@ use tract_onnx::tract_core::tract_linalg::multithread::{multithread_tract_scope,
 
 use super::{Backend, BackendError, BackendKind, ModelSpec, Plan, Session, TensorInfo};
 use crate::config::TensorOrder;
-use crate::model::{read_onnx, Dim};
+use crate::model::{read_onnx, Dim, OnnxModel};
 use crate::tensor::Tensor;
 
 /// ONNX `TensorProto.DataType.FLOAT`.
@@ -39,34 +39,12 @@ struct TractPlan {
 impl TractPlan {
     fn load(spec: &ModelSpec) -> Result<TractPlan, BackendError> {
         let path = &spec.onnx_path;
-        let unsupported = |reason: String| BackendError::Unsupported {
-            path: path.clone(),
-            reason,
-        };
         let prepare = |e: TractError| BackendError::Prepare {
             path: path.clone(),
             reason: format!("{e:#}"),
         };
         let onnx = read_onnx(path)?;
-        let [input] = onnx.inputs.as_slice() else {
-            return Err(unsupported(format!(
-                "nvtl runs models with one image input; this one has {} ({})",
-                onnx.inputs.len(),
-                onnx.inputs
-                    .iter()
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        };
-        let elem_type = input_elem_type(&onnx.proto, &input.name);
-        if elem_type != Some(ONNX_FLOAT) {
-            return Err(unsupported(format!(
-                "input '{}' has ONNX element type {:?}; nvtl feeds float32",
-                input.name, elem_type
-            )));
-        }
-        let shape = concrete_input_shape(&input.name, &input.dims, spec).map_err(unsupported)?;
+        let (input_name, shape) = image_input(&onnx, spec)?;
 
         let dir = path.parent().and_then(|d| d.to_str());
         let parsed = tract_onnx::onnx()
@@ -96,12 +74,44 @@ impl TractPlan {
             plan,
             executor,
             input: TensorInfo {
-                name: input.name.clone(),
+                name: input_name,
                 shape,
             },
             outputs,
         })
     }
+}
+
+/// The model's single float image input: its name and concrete shape (dynamic dims filled from
+/// the spec). Shared by every backend, so that all of them accept and refuse the same models.
+pub(super) fn image_input(
+    onnx: &OnnxModel,
+    spec: &ModelSpec,
+) -> Result<(String, Vec<usize>), BackendError> {
+    let unsupported = |reason: String| BackendError::Unsupported {
+        path: spec.onnx_path.clone(),
+        reason,
+    };
+    let [input] = onnx.inputs.as_slice() else {
+        return Err(unsupported(format!(
+            "nvtl runs models with one image input; this one has {} ({})",
+            onnx.inputs.len(),
+            onnx.inputs
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let elem_type = input_elem_type(&onnx.proto, &input.name);
+    if elem_type != Some(ONNX_FLOAT) {
+        return Err(unsupported(format!(
+            "input '{}' has ONNX element type {:?}; nvtl feeds float32",
+            input.name, elem_type
+        )));
+    }
+    let shape = concrete_input_shape(&input.name, &input.dims, spec).map_err(unsupported)?;
+    Ok((input.name.clone(), shape))
 }
 
 fn input_elem_type(proto: &tract_onnx::pb::ModelProto, name: &str) -> Option<i32> {

@@ -12,9 +12,12 @@ use gst_video::VideoFormat;
 
 use nvtl_core::backend::BackendKind;
 use nvtl_core::config::{ConfigError, InferConfig, ProcessMode};
+use nvtl_core::nvmm;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 
+use super::deepstream::DsBatch;
 use super::settings::{format_class_ids, parse_class_ids, Settings};
+use super::targets::inference_targets;
 use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
 use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes};
@@ -26,6 +29,18 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("nvtl inference element"),
     )
 });
+
+/// Caps feature of DeepStream's NvBufSurface buffers.
+pub(crate) const NVMM_FEATURE: &str = "memory:NVMM";
+
+/// Formats accepted as `video/x-raw(memory:NVMM)`: the NvBufSurface colour formats nvtl reads.
+const NVMM_FORMATS: [VideoFormat; 5] = [
+    VideoFormat::Nv12,
+    VideoFormat::Rgba,
+    VideoFormat::Bgrx,
+    VideoFormat::I420,
+    VideoFormat::Gray8,
+];
 
 pub(crate) const FORMATS: [VideoFormat; 9] = [
     VideoFormat::Rgb,
@@ -94,6 +109,8 @@ fn load_engine(settings: &Settings) -> Result<(Engine, Vec<String>), LoadError> 
 struct State {
     engine: Engine,
     info: Option<gst_video::VideoInfo>,
+    /// The caps carry `memory:NVMM`: buffers map to an NvBufSurface.
+    nvmm: bool,
     frames: u64,
 }
 
@@ -268,6 +285,10 @@ fn frame_view<'a>(
     })
 }
 
+/// One inference target's result: (batch index of a batched NVMM buffer, parent object id or -1
+/// for the whole frame, frame size, result).
+pub(super) type TargetResult = (Option<u32>, i32, (u32, u32), InferResult);
+
 #[glib::object_subclass]
 impl ObjectSubclass for NvtlInfer {
     const NAME: &'static str = "GstNvtlInfer";
@@ -337,7 +358,10 @@ impl ObjectImpl for NvtlInfer {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("backend", BackendProperty::Auto)
                     .nick("Backend")
-                    .blurb("Inference backend; this build has cpu only, auto falls back to it with a warning")
+                    .blurb(&format!(
+                        "Inference backend. This build has: {}. auto tries tensorrt, cuda, cpu and logs a warning at each fallback",
+                        nvtl_core::backend::built_backends_text()
+                    ))
                     .build(),
                 glib::ParamSpecUInt::builder("cpu-threads")
                     .nick("CPU Threads")
@@ -416,6 +440,7 @@ impl ObjectImpl for NvtlInfer {
                         BackendProperty::Cpu => BackendKind::Cpu,
                         BackendProperty::Cuda => BackendKind::Cuda,
                         BackendProperty::TensorRt => BackendKind::TensorRt,
+                        BackendProperty::OnnxRuntime => BackendKind::OnnxRuntime,
                     }
                 }
                 "cpu-threads" => settings.cpu_threads = value.get().expect("type checked"),
@@ -483,6 +508,7 @@ impl ObjectImpl for NvtlInfer {
                 BackendKind::Cpu => BackendProperty::Cpu,
                 BackendKind::Cuda => BackendProperty::Cuda,
                 BackendKind::TensorRt => BackendProperty::TensorRt,
+                BackendKind::OnnxRuntime => BackendProperty::OnnxRuntime,
             }
             .to_value(),
             "cpu-threads" => lock(&self.settings).cpu_threads.to_value(),
@@ -512,11 +538,16 @@ impl ElementImpl for NvtlInfer {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::in_place_pad_templates(
-                &gst_video::VideoCapsBuilder::new()
-                    .format_list(FORMATS)
+            let mut caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
+            caps.merge(
+                gst_video::VideoCapsBuilder::new()
+                    .features([NVMM_FEATURE])
+                    .format_list(NVMM_FORMATS)
                     .build(),
-            )
+            );
+            crate::in_place_pad_templates(&caps)
         });
         TEMPLATES.as_ref()
     }
@@ -546,6 +577,7 @@ impl BaseTransformImpl for NvtlInfer {
                 *lock(&self.state) = Some(State {
                     engine,
                     info: None,
+                    nvmm: false,
                     frames: 0,
                 });
                 self.post_progress(
@@ -586,6 +618,9 @@ impl BaseTransformImpl for NvtlInfer {
             info.height(),
             info.format()
         );
+        state.nvmm = incaps
+            .features(0)
+            .is_some_and(|features| features.contains(NVMM_FEATURE));
         state.info = Some(info);
         Ok(())
     }
@@ -613,98 +648,121 @@ impl BaseTransformImpl for NvtlInfer {
         let unique_id = config.unique_id;
         let times_before = engine.times;
 
-        let (frame_width, frame_height) = (info.width(), info.height());
-        let targets: Vec<(i32, Rect)> = match config.process_mode {
-            ProcessMode::Primary => {
-                if config.interval > 0 && frame_number % (config.interval as u64 + 1) != 0 {
-                    Vec::new()
-                } else {
-                    let full = Rect {
-                        x: 0,
-                        y: 0,
-                        width: frame_width as usize,
-                        height: frame_height as usize,
-                    };
-                    vec![(-1, full)]
-                }
-            }
-            ProcessMode::Secondary => meta::read_objects(buffer)
-                .into_iter()
-                .filter(|o| o.roi_type != meta::FRAME_ROI_TYPE && o.unique_id != Some(unique_id))
-                .filter(|o| {
-                    config.operate_on_gie_id < 0
-                        || o.unique_id == Some(config.operate_on_gie_id as u32)
-                })
-                .filter(|o| {
-                    config.operate_on_class_ids.is_empty()
-                        || o.class_id
-                            .is_some_and(|c| config.operate_on_class_ids.contains(&c))
-                })
-                .filter_map(|o| {
-                    let (x, y, w, h) = o.rect;
-                    let (x, y) = (x.min(frame_width), y.min(frame_height));
-                    let (w, h) = (w.min(frame_width - x), h.min(frame_height - y));
-                    let fits =
-                        |v: u32, min: u32, max: u32| v >= min.max(1) && (max == 0 || v <= max);
-                    (fits(
-                        w,
-                        config.input_object_min_width,
-                        config.input_object_max_width,
-                    ) && fits(
-                        h,
-                        config.input_object_min_height,
-                        config.input_object_max_height,
-                    ))
-                    .then_some((
-                        o.id,
-                        Rect {
-                            x: x as usize,
-                            y: y as usize,
-                            width: w as usize,
-                            height: h as usize,
-                        },
-                    ))
-                })
-                .collect(),
-        };
-        if targets.is_empty() {
+        let skip_frame = config.process_mode == ProcessMode::Primary
+            && config.interval > 0
+            && frame_number % (config.interval as u64 + 1) != 0;
+        if skip_frame {
             lock(&self.stats).frames += 1;
             return Ok(gst::FlowSuccess::Ok);
         }
-        let regions: Vec<Rect> = targets.iter().map(|(_, r)| *r).collect();
-        let outcome = {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(
-                |_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Failed,
-                        ("cannot map the video buffer for reading")
-                    );
-                    gst::FlowError::Error
-                },
-            )?;
-            let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            engine.infer_regions(&view, &regions)
+        let upstream = match config.process_mode {
+            ProcessMode::Primary => Vec::new(),
+            ProcessMode::Secondary => meta::read_objects(buffer),
         };
-        let results: Vec<(i32, InferResult)> = outcome
-            .map(|results| targets.iter().map(|(id, _)| *id).zip(results).collect())
-            .map_err(|err| {
+
+        // One entry per inference target: (batch index, parent object id, frame size, result).
+        let mut results: Vec<TargetResult> = Vec::new();
+        let infer_error = |err: EngineError| {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ("inference failed: {}", err)
+            );
+            gst::FlowError::Error
+        };
+        let mut ds_batch = if state.nvmm {
+            DsBatch::of(buffer)
+                .map_err(|reason| gst::debug!(CAT, imp = self, "no DeepStream metadata: {reason}"))
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        if state.nvmm {
+            let map = buffer.map_readable().map_err(|_| {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Failed,
-                    ("inference failed: {}", err)
+                    ("cannot map the NVMM buffer for reading")
                 );
                 gst::FlowError::Error
             })?;
+            // SAFETY: the memory of a `memory:NVMM` buffer is an NvBufSurface whose planes stay
+            // valid while the buffer is mapped; `frames` does not outlive `map`.
+            let (surface, frames) =
+                unsafe { nvmm::read_frames(map.as_slice()) }.map_err(|err| {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
+                    gst::FlowError::Error
+                })?;
+            gst::trace!(CAT, imp = self, "{:?}", surface);
+            let batched = surface.batch_size > 1;
+            for (index, view) in frames.iter().enumerate() {
+                let batch_index = batched.then_some(index as u32);
+                let size = (view.width as u32, view.height as u32);
+                let mut frame_upstream = upstream.clone();
+                if let (Some(ds_batch), ProcessMode::Secondary) =
+                    (ds_batch.as_mut(), engine.config.process_mode)
+                {
+                    frame_upstream.extend(ds_batch.objects(index as u32, batch_index));
+                }
+                let targets = inference_targets(&engine.config, size, batch_index, &frame_upstream);
+                if targets.is_empty() {
+                    continue;
+                }
+                let regions: Vec<Rect> = targets.iter().map(|(_, r)| *r).collect();
+                let out = engine.infer_regions(view, &regions).map_err(infer_error)?;
+                results.extend(
+                    targets
+                        .iter()
+                        .zip(out)
+                        .map(|((parent, _), result)| (batch_index, *parent, size, result)),
+                );
+            }
+        } else {
+            let size = (info.width(), info.height());
+            let targets = inference_targets(&engine.config, size, None, &upstream);
+            if !targets.is_empty() {
+                let regions: Vec<Rect> = targets.iter().map(|(_, r)| *r).collect();
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                    .map_err(|_| {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("cannot map the video buffer for reading")
+                        );
+                        gst::FlowError::Error
+                    })?;
+                let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
+                let out = engine.infer_regions(&view, &regions).map_err(infer_error)?;
+                results.extend(
+                    targets
+                        .iter()
+                        .zip(out)
+                        .map(|((parent, _), result)| (None, *parent, size, result)),
+                );
+            }
+        }
+        if results.is_empty() {
+            lock(&self.stats).frames += 1;
+            return Ok(gst::FlowSuccess::Ok);
+        }
 
         let attach_started = Instant::now();
         let mut next_id = meta::next_object_id(buffer);
-        for (parent, result) in &results {
+        for (batch_index, parent, (width, height), result) in &results {
             match result {
                 InferResult::Objects(objects) => {
                     for object in objects {
                         let color = engine.config.class_attrs.get(object.class_id).border_color;
-                        meta::attach_object(buffer, object, unique_id, next_id, *parent, color);
+                        meta::attach_object(
+                            buffer,
+                            object,
+                            unique_id,
+                            next_id,
+                            *parent,
+                            color,
+                            *batch_index,
+                        );
                         next_id += 1;
                     }
                 }
@@ -712,10 +770,11 @@ impl BaseTransformImpl for NvtlInfer {
                 InferResult::Attributes(attributes) if *parent < 0 => {
                     meta::attach_frame_classification(
                         buffer,
-                        info.width(),
-                        info.height(),
+                        *width,
+                        *height,
                         unique_id,
                         attributes,
+                        *batch_index,
                     );
                     next_id += 1;
                 }
@@ -725,6 +784,10 @@ impl BaseTransformImpl for NvtlInfer {
                 InferResult::Segmentation(map) => meta::attach_segmentation(buffer, unique_id, map),
                 InferResult::Raw => {}
             }
+        }
+        if let Some(ds_batch) = &ds_batch {
+            let added = ds_batch.attach(&results, unique_id, &engine.config);
+            gst::log!(CAT, imp = self, "{added} NvDsObjectMeta added");
         }
         if let Some(tensors) = engine.last_outputs.take() {
             meta::attach_tensors(buffer, unique_id, &tensors);

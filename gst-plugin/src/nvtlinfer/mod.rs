@@ -1,11 +1,13 @@
 //! `nvtlinfer`: runs DeepStream nvinfer configs (same keys, same property names) on
-//! system-memory video with nvtl's backends, attaching GStreamer metadata.
+//! system-memory or NVMM (NvBufSurface) video with nvtl's backends, attaching GStreamer metadata.
 
 use gst::glib;
 use gst::prelude::*;
 
+mod deepstream;
 mod imp;
 pub mod settings;
+mod targets;
 
 glib::wrapper! {
     pub struct NvtlInfer(ObjectSubclass<imp::NvtlInfer>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
@@ -34,10 +36,21 @@ pub enum BackendProperty {
     Auto = 0,
     #[enum_value(name = "CPU (tract)", nick = "cpu")]
     Cpu = 1,
-    #[enum_value(name = "CUDA (not in this build)", nick = "cuda")]
+    #[enum_value(
+        name = "CUDA (onnxruntime CUDA execution provider; onnxruntime feature)",
+        nick = "cuda"
+    )]
     Cuda = 2,
-    #[enum_value(name = "TensorRT (not in this build)", nick = "tensorrt")]
+    #[enum_value(
+        name = "TensorRT (onnxruntime TensorRT execution provider; onnxruntime feature)",
+        nick = "tensorrt"
+    )]
     TensorRt = 3,
+    #[enum_value(
+        name = "onnxruntime CPU execution provider (onnxruntime feature)",
+        nick = "onnxruntime"
+    )]
+    OnnxRuntime = 4,
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

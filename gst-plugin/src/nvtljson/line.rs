@@ -55,6 +55,7 @@ mod tests {
             confidence: Some(0.75),
             unique_id: Some(1),
             border_color: None,
+            batch_index: None,
             classifications: vec![Classification {
                 unique_id: 2,
                 attribute_index: 0,

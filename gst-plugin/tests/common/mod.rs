@@ -159,3 +159,27 @@ pub fn error_text(msg: &gst::Message) -> String {
         _ => format!("{msg:?}"),
     }
 }
+
+/// Points ORT_DYLIB_PATH at libonnxruntime from onnxruntime's PyPI wheel
+/// (`scripts/ort-venv.sh`), unless it is set. Call before the first onnxruntime use.
+pub fn ort_library() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty()) {
+            return;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort-venv.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let library = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        std::env::set_var("ORT_DYLIB_PATH", library);
+    });
+}

@@ -1,0 +1,163 @@
+use super::*;
+
+/// A 5x3 RGBA frame and a 6x4 NV12 frame with distinct bytes everywhere.
+fn rgba_frame(seed: u8) -> HostFrame {
+    let pixels: Vec<u8> = (0..5 * 3 * 4)
+        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect();
+    HostFrame::from_packed(PixelFormat::Rgbx, 5, 3, &[&pixels], 64)
+}
+
+fn nv12_frame() -> HostFrame {
+    let y: Vec<u8> = (0..24).map(|i| 100 + i as u8).collect();
+    let uv: Vec<u8> = (0..12).map(|i| 10 + i as u8).collect();
+    HostFrame::from_packed(PixelFormat::Nv12, 6, 4, &[&y, &uv], 32)
+}
+
+fn rows(view: &FrameView, plane: usize, row_bytes: usize, rows: usize) -> Vec<u8> {
+    (0..rows)
+        .flat_map(|r| view.planes[plane][r * view.strides[plane]..][..row_bytes].to_vec())
+        .collect()
+}
+
+#[test]
+fn abi_follows_the_mapped_size_or_the_override() {
+    assert_eq!(choose_abi(64, None), Ok(Abi::Ds6));
+    assert_eq!(choose_abi(72, None), Ok(Abi::Ds8));
+    assert_eq!(
+        choose_abi(80, None),
+        Err(NvmmError::UnknownAbi { size: 80 })
+    );
+    assert_eq!(choose_abi(80, Some("ds8")), Ok(Abi::Ds8));
+    assert_eq!(
+        choose_abi(64, Some("ds8")),
+        Err(NvmmError::TooSmall {
+            size: 64,
+            abi: Abi::Ds8
+        })
+    );
+    assert!(matches!(
+        choose_abi(64, Some("ds7")),
+        Err(NvmmError::BadAbiOverride { .. })
+    ));
+    let message = NvmmError::UnknownAbi { size: 80 }.to_string();
+    assert!(
+        message.contains("80 bytes") && message.contains(ABI_ENV),
+        "{message}"
+    );
+}
+
+#[test]
+fn host_surfaces_read_back_pixel_for_pixel_in_both_abis() {
+    for abi in Abi::ALL {
+        let surface = HostSurface::new(
+            abi,
+            MemType::System,
+            4,
+            vec![rgba_frame(1), nv12_frame()],
+            false,
+        );
+        assert_eq!(surface.as_ref().len(), abi.surface_size());
+        let (info, frames) = unsafe { read_frames(surface.as_ref()) }.unwrap();
+        assert_eq!(info.abi, abi);
+        assert_eq!((info.batch_size, info.num_filled), (4, 2));
+        assert_eq!(info.mem_type, MemType::System);
+        assert_eq!(frames.len(), 2, "one frame per filled entry");
+
+        let rgba = &frames[0];
+        assert_eq!(
+            (rgba.format, rgba.width, rgba.height),
+            (PixelFormat::Rgbx, 5, 3)
+        );
+        assert_eq!(rgba.strides, vec![64], "pitch from the plane params");
+        let expected: Vec<u8> = (0..60)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(1))
+            .collect();
+        assert_eq!(rows(rgba, 0, 20, 3), expected);
+
+        let nv12 = &frames[1];
+        assert_eq!(
+            (nv12.format, nv12.width, nv12.height),
+            (PixelFormat::Nv12, 6, 4)
+        );
+        assert_eq!(nv12.strides, vec![32, 32]);
+        assert_eq!(rows(nv12, 0, 6, 4), (100..124).collect::<Vec<u8>>());
+        assert_eq!(rows(nv12, 1, 6, 2), (10..22).collect::<Vec<u8>>());
+    }
+}
+
+#[test]
+fn host_visible_memory_types_are_read_and_device_memory_is_refused() {
+    for mem_type in [MemType::System, MemType::CudaPinned, MemType::CudaUnified] {
+        let surface = HostSurface::new(Abi::Ds8, mem_type, 1, vec![rgba_frame(3)], false);
+        let (_, frames) = unsafe { read_frames(surface.as_ref()) }.unwrap();
+        assert_eq!(frames.len(), 1, "{mem_type}");
+    }
+    for mem_type in [MemType::CudaDevice, MemType::CudaArray, MemType::Default] {
+        let surface = HostSurface::new(Abi::Ds6, mem_type, 1, vec![rgba_frame(3)], false);
+        let err = unsafe { read_frames(surface.as_ref()) }.unwrap_err();
+        assert_eq!(err, NvmmError::DeviceMemory { index: 0, mem_type });
+        assert!(err.to_string().contains("cuda feature"), "{err}");
+    }
+}
+
+#[test]
+fn surface_arrays_are_read_through_their_cpu_mapping_only() {
+    let unmapped = HostSurface::new(
+        Abi::Ds6,
+        MemType::SurfaceArray,
+        1,
+        vec![nv12_frame()],
+        false,
+    );
+    assert_eq!(
+        unsafe { read_frames(unmapped.as_ref()) }.unwrap_err(),
+        NvmmError::NotMapped {
+            index: 0,
+            mem_type: MemType::SurfaceArray
+        }
+    );
+    for mem_type in [MemType::SurfaceArray, MemType::Handle] {
+        let mapped = HostSurface::new(Abi::Ds8, mem_type, 1, vec![nv12_frame()], true);
+        let (_, frames) = unsafe { read_frames(mapped.as_ref()) }.unwrap();
+        assert_eq!(rows(&frames[0], 1, 6, 2), (10..22).collect::<Vec<u8>>());
+    }
+}
+
+#[test]
+fn malformed_headers_and_planes_are_errors_not_crashes() {
+    let mut surface = HostSurface::new(Abi::Ds8, MemType::System, 2, vec![rgba_frame(0)], false);
+    surface.set_header(1, 2, MemType::System.raw());
+    assert_eq!(
+        unsafe { read_frames(surface.as_ref()) }.unwrap_err(),
+        NvmmError::Overfilled {
+            num_filled: 2,
+            batch_size: 1
+        }
+    );
+    surface.set_header(2, 0, MemType::System.raw());
+    let (info, frames) = unsafe { read_frames(surface.as_ref()) }.unwrap();
+    assert_eq!(
+        (info.num_filled, frames.len()),
+        (0, 0),
+        "an empty batch has no frames"
+    );
+
+    let mut narrow = rgba_frame(0);
+    narrow.pitches[0] = 8; // less than 5 pixels * 4 bytes
+    let surface = HostSurface::new(Abi::Ds6, MemType::System, 1, vec![narrow], false);
+    let err = unsafe { read_frames(surface.as_ref()) }.unwrap_err();
+    assert!(err.to_string().contains("pitch 8 < 20"), "{err}");
+
+    let mut short = rgba_frame(0);
+    short.data.truncate(100);
+    let surface = HostSurface::new(Abi::Ds6, MemType::System, 1, vec![short], false);
+    let err = unsafe { read_frames(surface.as_ref()) }.unwrap_err();
+    assert!(err.to_string().contains("exceeds dataSize 100"), "{err}");
+
+    assert_eq!(pixel_format(55), None);
+    assert_eq!(
+        pixel_format(color_format(PixelFormat::Bgrx)),
+        Some(PixelFormat::Bgrx)
+    );
+}

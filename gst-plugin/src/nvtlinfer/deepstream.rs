@@ -1,0 +1,149 @@
+//! DeepStream metadata glue for NVMM buffers: the buffer's NvDsBatchMeta (when DeepStream's
+//! metadata libraries are installed and the buffer carries one), its objects as secondary-mode
+//! targets, and nvtlinfer's results added to it the way nvinfer adds them. The structs and calls
+//! are in `nvtl_core::nvmm::dsmeta`.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::LazyLock;
+
+use nvtl_core::config::InferConfig;
+use nvtl_core::engine::InferResult;
+use nvtl_core::nvmm::dsmeta::{DsLabel, DsMeta, DsObject};
+
+use super::imp::TargetResult;
+use crate::meta;
+
+/// DeepStream's metadata libraries, opened on first use (or why they could not be).
+fn deepstream_meta() -> &'static Result<DsMeta, String> {
+    static DS_META: LazyLock<Result<DsMeta, String>> = LazyLock::new(DsMeta::load);
+    &DS_META
+}
+
+/// Ids given to DeepStream objects used as secondary-mode targets (far above GStreamer ROI ids).
+const DS_OBJECT_ID_BASE: i32 = 1 << 30;
+
+/// A buffer's NvDsBatchMeta and the DeepStream objects handed to inference as targets.
+pub(super) struct DsBatch {
+    ds: &'static DsMeta,
+    batch: *mut c_void,
+    objects: HashMap<i32, *mut c_void>,
+}
+
+impl DsBatch {
+    /// The buffer's batch meta: `Ok(None)` when it carries none, `Err` when DeepStream's
+    /// libraries are not installed (the reason, for a debug log).
+    pub(super) fn of(buffer: &mut gst::BufferRef) -> Result<Option<DsBatch>, String> {
+        let ds = deepstream_meta().as_ref().map_err(Clone::clone)?;
+        // SAFETY: `buffer` is a valid GstBuffer for the duration of this call.
+        let batch = unsafe { ds.batch_meta(buffer.as_mut_ptr() as *mut c_void) };
+        Ok(batch.map(|batch| DsBatch {
+            ds,
+            batch,
+            objects: HashMap::new(),
+        }))
+    }
+
+    /// The DeepStream objects of frame `batch_id` as upstream objects for a secondary stage,
+    /// remembered under ids of their own.
+    pub(super) fn objects(
+        &mut self,
+        batch_id: u32,
+        batch_index: Option<u32>,
+    ) -> Vec<meta::ObjectMeta> {
+        // SAFETY: the batch meta belongs to the buffer being processed.
+        let objects = unsafe { self.ds.objects(self.batch, batch_id) };
+        objects
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let id = DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32;
+                self.objects.insert(id, o.meta);
+                let px = |v: f32| v.max(0.0).round() as u32;
+                meta::ObjectMeta {
+                    id,
+                    parent_id: -1,
+                    roi_type: "deepstream".into(),
+                    rect: (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3])),
+                    class_id: u32::try_from(o.class_id).ok(),
+                    label: None,
+                    confidence: None,
+                    unique_id: u32::try_from(o.unique_component_id).ok(),
+                    border_color: None,
+                    classifications: Vec::new(),
+                    batch_index,
+                }
+            })
+            .collect()
+    }
+
+    /// Adds the results as nvinfer does: detections of a primary stage as NvDsObjectMeta on
+    /// their frame, classifier results on the DeepStream objects they classified. Returns the
+    /// number of objects added.
+    pub(super) fn attach(
+        &self,
+        results: &[TargetResult],
+        unique_id: u32,
+        config: &InferConfig,
+    ) -> usize {
+        let mut per_frame: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+        for (batch_index, parent, _, result) in results {
+            match result {
+                InferResult::Objects(objects) if *parent < 0 => {
+                    for object in objects {
+                        let color = config
+                            .class_attrs
+                            .get(object.class_id)
+                            .border_color
+                            .map(|c| c.map(f64::from))
+                            .unwrap_or([1.0, 0.0, 0.0, 1.0]);
+                        per_frame
+                            .entry(batch_index.unwrap_or(0))
+                            .or_default()
+                            .push((
+                                DsObject {
+                                    unique_id: unique_id as i32,
+                                    class_id: object.class_id as i32,
+                                    confidence: object.confidence,
+                                    left: object.bbox.left,
+                                    top: object.bbox.top,
+                                    width: object.bbox.width,
+                                    height: object.bbox.height,
+                                    label: object.label.clone(),
+                                    border_color: color,
+                                },
+                                Vec::new(),
+                            ));
+                    }
+                }
+                InferResult::Attributes(attributes) if !attributes.is_empty() => {
+                    let Some(&object) = self.objects.get(parent) else {
+                        continue; // a GStreamer ROI, or a primary classifier: GStreamer meta only
+                    };
+                    let labels: Vec<DsLabel> = attributes
+                        .iter()
+                        .map(|a| DsLabel {
+                            attribute_index: a.attribute_index,
+                            class_id: a.class_id,
+                            probability: a.probability,
+                            label: a.label.clone(),
+                        })
+                        .collect();
+                    // SAFETY: `object` came from this buffer's batch meta in this call.
+                    unsafe {
+                        self.ds
+                            .classify(self.batch, object, unique_id as i32, &labels)
+                    };
+                }
+                _ => {}
+            }
+        }
+        per_frame
+            .into_iter()
+            // SAFETY: `batch` is this buffer's NvDsBatchMeta, which we may write (in place).
+            .map(|(batch_id, objects)| unsafe {
+                self.ds.add_objects(self.batch, batch_id, &objects)
+            })
+            .sum()
+    }
+}
