@@ -5,6 +5,8 @@
 #           model as distillation teacher; accuracy, FLOPs, params, size and CPU latency of all,
 #           a plot of accuracy against latency; granularity 8 vs 1 at ratio 0.5
 #   scene   the same for the scene-adapted CenterNet person/car detector (mAP@0.5)
+#   and for both: INT8 (trainer calibrate, percentile): QDQ accuracy and latency against FP32 in
+#   the element's CPU engine, and the latency ratio in onnxruntime (bench/int8_latency.py)
 # Usage: scripts/demo-prune.sh [digits|scene|all]   (default all)
 # Honours OUT (default ./out), NVTL_ASSETS, CARGO_TARGET_DIR, RATIOS (default "0.5 0.35 0.25"),
 # RETRAIN_EPOCHS (default 3); NVTL_TRAINER (a trainer binary: then nothing is built).
@@ -49,6 +51,12 @@ prune_family() {
   compare+=(--compare "pruned 0.5 pg1=$dir/p0.5-pg1")
   "$trainer" --quiet eval --spec "$spec" "${set[@]}" --model "$base" --out "$dir/eval" \
     "${compare[@]}" | tail -n $((2 * $(wc -w <<<"$ratios") + 5)) | tee -a "$results"
+  # INT8 of the unpruned model.
+  "$trainer" --quiet calibrate -m "$base" -o "$dir/int8" --spec "$spec" "${set[@]}" \
+    --method percentile --max-images 200 | tail -n 4 | tee -a "$results"
+  bash scripts/ort-venv.sh >/dev/null
+  "${NVTL_ORT_VENV:-$HOME/.cache/nvtl/venv-ort}/bin/python" bench/int8_latency.py \
+    "$dir/int8/model.onnx" "$dir/int8/qdq/model.onnx" | tee -a "$results"
 }
 
 digits() {

@@ -3,7 +3,8 @@
 # fine-tuned on 300 of opencv's hand-written digits (48x48, 2 epochs), `trainer eval` scores the
 # exported bundle on the held-out digits, then gst-launch-1.0 runs the same bundle in nvtlinfer
 # over the same images; every prediction must be the same, and the model must have learnt
-# (accuracy well above the 0.1 of chance).
+# (accuracy well above the 0.1 of chance). The same for the model pruned to half its FLOPs and
+# retrained (1 epoch, the unpruned model as teacher), and for its INT8 QDQ model.
 # Env: NVTL_TRAINER (trainer binary), GST_PLUGIN_PATH (the plugin), NVTL_ASSETS.
 set -euo pipefail
 repo="${NVTL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
@@ -39,20 +40,24 @@ schedule = "constant"
 dir = "$work/run"
 SPEC
 "$trainer" --quiet finetune --spec "$work/spec.toml"
-"$trainer" --quiet eval --spec "$work/spec.toml" --model "$work/run/bundle" --out "$work/eval" >/dev/null
 
-python3 - "$work/eval/metrics.json" "$work/frames" <<'PY'
+# in_nvtlinfer NAME BUNDLE: trainer eval, then the same images through gst-launch-1.0 and
+# nvtlinfer with the bundle's config; every prediction must agree, accuracy above chance.
+in_nvtlinfer() {
+  local name="$1" bundle="$2" eval="$work/eval-$1"
+  "$trainer" --quiet eval --spec "$work/spec.toml" --model "$bundle" --out "$eval" >/dev/null
+  python3 - "$eval/metrics.json" "$eval/frames" <<'PY'
 import json, os, shutil, sys
 d = json.load(open(sys.argv[1]))
 os.makedirs(sys.argv[2])
 for i, item in enumerate(d["images"]):
     shutil.copy(item["image"], f"{sys.argv[2]}/{i:05d}.png")
 PY
-gst-launch-1.0 -q multifilesrc location="$work/frames/%05d.png" caps="image/png,framerate=10/1" \
-  ! pngdec ! videoconvert ! nvtlinfer config-file-path="$work/run/bundle/config_infer.txt" \
-  ! nvtljson location="$work/nvtlinfer.jsonl" ! fakesink
+  gst-launch-1.0 -q multifilesrc location="$eval/frames/%05d.png" caps="image/png,framerate=10/1" \
+    ! pngdec ! videoconvert ! nvtlinfer config-file-path="$bundle/config_infer.txt" \
+    ! nvtljson location="$eval/nvtlinfer.jsonl" ! fakesink
 
-python3 - "$work/eval/metrics.json" "$work/nvtlinfer.jsonl" <<'PY'
+  python3 - "$eval/metrics.json" "$eval/nvtlinfer.jsonl" "$name" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 lines = [json.loads(l) for l in open(sys.argv[2])]
@@ -64,7 +69,17 @@ for item, line in zip(d["images"], lines):
     same += got[0] == item["predicted"]
     right += got[0] == item["truth"]
 n = len(lines)
-print(f"{n} held-out digits: nvtlinfer agrees with trainer eval on {same}, accuracy {right / n:.3f} (trainer eval {d['value']:.3f})")
+print(f"{sys.argv[3]}: {n} held-out digits: nvtlinfer agrees with trainer eval on {same}, accuracy {right / n:.3f} (trainer eval {d['value']:.3f})")
 assert same == n, "nvtlinfer and the trainer disagree"
 assert right / n > 0.5, "the fine-tuned model did not learn the digits"
 PY
+}
+
+in_nvtlinfer trained "$work/run/bundle"
+"$trainer" --quiet prune -m "$work/run/bundle" -o "$work/pruned" --target-flops 0.5 --latency-runs 1 >/dev/null
+"$trainer" --quiet finetune --spec "$work/spec.toml" --from "$work/pruned" --teacher "$work/run/bundle" \
+  --set train.epochs=1 --out "$work/retrained" >/dev/null
+in_nvtlinfer pruned-retrained "$work/retrained/bundle"
+"$trainer" --quiet calibrate -m "$work/retrained/bundle" -o "$work/int8" --spec "$work/spec.toml" \
+  --method percentile >/dev/null
+in_nvtlinfer int8-qdq "$work/int8/qdq"

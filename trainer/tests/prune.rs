@@ -7,7 +7,7 @@ mod common;
 use nvtl_core::model::builder::{attr_float, attr_int, attr_ints};
 use nvtl_core::model::OnnxBuilder;
 use nvtl_trainer::prune::{
-    analyse, search_threshold, Equalization, Normalizer, Plan, PruneError, PruneOptions, Scores,
+    analyse, search_plan, Equalization, Normalizer, Plan, PruneError, PruneOptions, Scores,
 };
 use tract_onnx::pb::ModelProto;
 
@@ -394,18 +394,9 @@ fn search_reaches_a_flops_target() {
     let o = options(0.0);
     let analysis = analyse(&proto, &[]).unwrap();
     let scores = Scores::compute(&proto, &analysis, o.normalizer, o.equalization).unwrap();
-    let (threshold, reached) = search_threshold(&scores, 0.6, 30, |t| {
-        let p = Plan::new(
-            &analysis,
-            &scores,
-            &PruneOptions {
-                threshold: t,
-                ..o.clone()
-            },
-        )?;
-        Ok(p.flops() as f64 / p.flops_before() as f64)
-    })
-    .unwrap();
+    let (plan, reached) =
+        search_plan(&analysis, &scores, &o, 0.6, 30, |p| Ok(p.flops_ratio())).unwrap();
+    let threshold = plan.threshold;
     assert!(reached <= 0.6, "reached {reached}");
     // A slightly lower threshold keeps more than the target: the search found the edge.
     let p = Plan::new(
@@ -417,7 +408,7 @@ fn search_reaches_a_flops_target() {
         },
     )
     .unwrap();
-    assert!(p.flops() as f64 / p.flops_before() as f64 > 0.6);
+    assert!(p.flops_ratio() > 0.6);
 }
 
 #[test]
@@ -490,23 +481,12 @@ fn zoo_model_keeps_its_function(name: &str, shape: [usize; 4], hw: (usize, usize
     let o = PruneOptions::default();
     let analysis = analyse(&proto, &[]).unwrap();
     let scores = Scores::compute(&proto, &analysis, o.normalizer, o.equalization).unwrap();
-    let (threshold, reached) = search_threshold(&scores, 0.5, 30, |t| {
-        let p = Plan::new(
-            &analysis,
-            &scores,
-            &PruneOptions {
-                threshold: t,
-                ..o.clone()
-            },
-        )?;
-        Ok(p.flops() as f64 / p.flops_before() as f64)
-    })
-    .unwrap();
+    let (plan, reached) =
+        search_plan(&analysis, &scores, &o, 0.5, 30, |p| Ok(p.flops_ratio())).unwrap();
     assert!(
         reached <= 0.5 && reached > 0.4,
         "{name}: FLOPs ratio {reached}"
     );
-    let plan = Plan::new(&analysis, &scores, &PruneOptions { threshold, ..o }).unwrap();
     let pruned = plan.apply(&proto).unwrap();
     assert_eq!(
         nvtl_trainer::prune::report::model_flops(&pruned).unwrap(),

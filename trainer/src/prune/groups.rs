@@ -250,6 +250,16 @@ impl UnionFind {
     }
 }
 
+fn edit(init: &str, axis: usize, layout: &Layout, role: EditRole, node: &str) -> Edit {
+    Edit {
+        init: init.to_string(),
+        axis,
+        layout: layout.clone(),
+        role,
+        node: node.to_string(),
+    }
+}
+
 /// Value shapes from tract's shape inference, by ONNX value name.
 pub(crate) fn value_shapes(proto: &ModelProto) -> Result<HashMap<String, Vec<usize>>, PruneError> {
     let err = |e: TractError| PruneError::Shapes(format!("{e:#}"));
@@ -469,21 +479,9 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                     if is_excluded {
                         uf.fix_layout(&input, &format!("excluded layer '{name}'"));
                     }
-                    edits.push(Edit {
-                        init: weight.clone(),
-                        axis: 0,
-                        layout: input.clone(),
-                        role: EditRole::PerChannel,
-                        node: name.into(),
-                    });
+                    edits.push(edit(&weight, 0, &input, EditRole::PerChannel, name));
                     if let Some(b) = &bias {
-                        edits.push(Edit {
-                            init: b.clone(),
-                            axis: 0,
-                            layout: input.clone(),
-                            role: EditRole::PerChannel,
-                            node: name.into(),
-                        });
+                        edits.push(edit(b, 0, &input, EditRole::PerChannel, name));
                     }
                     layers.push(Layer {
                         node: name.into(),
@@ -511,28 +509,10 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                 let g = uf.add(out_channels, Some(name), fixed);
                 let output = Layout::whole(g, out_channels);
                 let (in_axis, out_axis) = if transpose { (0, 1) } else { (1, 0) };
-                edits.push(Edit {
-                    init: weight.clone(),
-                    axis: in_axis,
-                    layout: input.clone(),
-                    role: EditRole::Consumer,
-                    node: name.into(),
-                });
-                edits.push(Edit {
-                    init: weight.clone(),
-                    axis: out_axis,
-                    layout: output.clone(),
-                    role: EditRole::Producer,
-                    node: name.into(),
-                });
+                edits.push(edit(&weight, in_axis, &input, EditRole::Consumer, name));
+                edits.push(edit(&weight, out_axis, &output, EditRole::Producer, name));
                 if let Some(b) = &bias {
-                    edits.push(Edit {
-                        init: b.clone(),
-                        axis: 0,
-                        layout: output.clone(),
-                        role: EditRole::Producer,
-                        node: name.into(),
-                    });
+                    edits.push(edit(b, 0, &output, EditRole::Producer, name));
                 }
                 layers.push(Layer {
                     node: name.into(),
@@ -591,20 +571,8 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                     is_excluded.then(|| format!("excluded layer '{name}'")),
                 );
                 let output = Layout::whole(g, out_channels);
-                edits.push(Edit {
-                    init: weight.clone(),
-                    axis: in_axis,
-                    layout: input.clone(),
-                    role: EditRole::Consumer,
-                    node: name.into(),
-                });
-                edits.push(Edit {
-                    init: weight.clone(),
-                    axis: out_axis,
-                    layout: output.clone(),
-                    role: EditRole::Producer,
-                    node: name.into(),
-                });
+                edits.push(edit(&weight, in_axis, &input, EditRole::Consumer, name));
+                edits.push(edit(&weight, out_axis, &output, EditRole::Producer, name));
                 if let Some(b) = &bias {
                     if init_dims(b).is_some_and(|d| d.iter().product::<usize>() == out_channels) {
                         edits.push(Edit {
@@ -636,13 +604,7 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                 let Some(input) = first else { continue };
                 for param in node.input.iter().skip(1).filter(|p| !p.is_empty()) {
                     if inits.contains_key(param.as_str()) {
-                        edits.push(Edit {
-                            init: param.clone(),
-                            axis: 0,
-                            layout: input.clone(),
-                            role: EditRole::PerChannel,
-                            node: name.into(),
-                        });
+                        edits.push(edit(param, 0, &input, EditRole::PerChannel, name));
                     } else {
                         uf.fix_layout(&input, &format!("'{name}' has a non-constant parameter"));
                     }
@@ -998,11 +960,11 @@ fn per_channel_constant(
         );
         return;
     }
-    edits.push(Edit {
-        init: name.to_string(),
-        axis: axis as usize,
-        layout: layout.clone(),
-        role: EditRole::PerChannel,
-        node: node.to_string(),
-    });
+    edits.push(edit(
+        name,
+        axis as usize,
+        layout,
+        EditRole::PerChannel,
+        node,
+    ));
 }

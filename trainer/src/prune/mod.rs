@@ -344,6 +344,11 @@ impl Plan {
             .sum()
     }
 
+    /// FLOPs after / before pruning.
+    pub fn flops_ratio(&self) -> f64 {
+        self.flops() as f64 / self.flops_before().max(1) as f64
+    }
+
     /// FLOPs per image of the Conv/Gemm/MatMul layers before pruning.
     pub fn flops_before(&self) -> u64 {
         self.analysis
@@ -474,6 +479,30 @@ fn slice_axis(t: &HostTensor, axis: usize, positions: &[usize]) -> HostTensor {
         }
     };
     HostTensor { dims, data }
+}
+
+/// The plan whose `measure` (pruned / unpruned) is at most `ratio`, by [`search_threshold`]
+/// over `options` with the threshold varied; returns the plan and the ratio it reached.
+pub fn search_plan(
+    analysis: &ChannelAnalysis,
+    scores: &Scores,
+    options: &PruneOptions,
+    ratio: f64,
+    steps: usize,
+    mut measure: impl FnMut(&Plan) -> Result<f64, PruneError>,
+) -> Result<(Plan, f64), PruneError> {
+    let plan_at = |threshold: f32| {
+        Plan::new(
+            analysis,
+            scores,
+            &PruneOptions {
+                threshold,
+                ..options.clone()
+            },
+        )
+    };
+    let (threshold, reached) = search_threshold(scores, ratio, steps, |t| measure(&plan_at(t)?))?;
+    Ok((plan_at(threshold)?, reached))
 }
 
 /// What a target ratio measures.

@@ -9,7 +9,7 @@ use nvtl_core::model::read_onnx;
 use tract_onnx::pb::ModelProto;
 
 use super::report::{latency_ms, model_params};
-use super::{analyse, search_threshold, Plan, PruneError, PruneOptions, Scores, Target};
+use super::{analyse, search_plan, Plan, PruneError, PruneOptions, Scores, Target};
 use crate::export::{write_bundle, BundleContents};
 use crate::runner::bundle_config_path;
 
@@ -125,19 +125,9 @@ pub fn choose(
         options.normalizer,
         options.equalization,
     )?;
-    let plan_at = |threshold: f32| {
-        Plan::new(
-            &analysis,
-            &scores,
-            &PruneOptions {
-                threshold,
-                ..options.clone()
-            },
-        )
-    };
     let Some(target) = target else {
         return Ok(Chosen {
-            plan: plan_at(options.threshold)?,
+            plan: Plan::new(&analysis, &scores, options)?,
             reached: None,
         });
     };
@@ -148,20 +138,19 @@ pub fn choose(
         ))
         .into());
     }
+    let search = |steps, measure: &mut dyn FnMut(&Plan) -> Result<f64, PruneError>| {
+        search_plan(&analysis, &scores, options, target.ratio, steps, measure)
+    };
     let base_params = model_params(&source.proto) as f64;
-    let (threshold, reached) = match target.target {
-        Target::Params => search_threshold(&scores, target.ratio, 30, |t| {
-            Ok(plan_at(t)?.params(&source.proto)? as f64 / base_params)
+    let (plan, reached) = match target.target {
+        Target::Params => search(30, &mut |plan| {
+            Ok(plan.params(&source.proto)? as f64 / base_params)
         })?,
-        Target::Flops => search_threshold(&scores, target.ratio, 30, |t| {
-            let plan = plan_at(t)?;
-            Ok(plan.flops() as f64 / plan.flops_before().max(1) as f64)
-        })?,
+        Target::Flops => search(30, &mut |plan| Ok(plan.flops_ratio()))?,
         Target::Latency => {
             let base = latency_ms(&source.bundle, probe.threads, probe.runs)?;
             let mut failure: Option<RunError> = None;
-            let found = search_threshold(&scores, target.ratio, 8, |t| {
-                let plan = plan_at(t)?;
+            let found = search(8, &mut |plan| {
                 let measured =
                     plan.apply(&source.proto)
                         .map_err(RunError::from)
@@ -173,7 +162,7 @@ pub fn choose(
                 match measured {
                     Ok(ms) => {
                         let ratio = ms / base;
-                        (probe.progress)(t, ratio);
+                        (probe.progress)(plan.threshold, ratio);
                         Ok(ratio)
                     }
                     Err(e) => {
@@ -191,7 +180,7 @@ pub fn choose(
         }
     };
     Ok(Chosen {
-        plan: plan_at(threshold)?,
+        plan,
         reached: Some(reached),
     })
 }
