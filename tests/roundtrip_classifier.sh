@@ -4,7 +4,7 @@
 # exported bundle on the held-out digits, then gst-launch-1.0 runs the same bundle in nvtlinfer
 # over the same images; every prediction must be the same, and the model must have learnt
 # (accuracy well above the 0.1 of chance). The same for the model pruned to half its FLOPs and
-# retrained (1 epoch, the unpruned model as teacher), and for its INT8 QDQ model.
+# retrained (5 epochs, the unpruned model as teacher), and for its INT8 QDQ model.
 # Env: NVTL_TRAINER (trainer binary), GST_PLUGIN_PATH (the plugin), NVTL_ASSETS.
 set -euo pipefail
 repo="${NVTL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
@@ -78,7 +78,7 @@ PY
 in_nvtlinfer trained "$work/run/bundle"
 "$trainer" --quiet prune -m "$work/run/bundle" -o "$work/pruned" --target-flops 0.5 --latency-runs 1 >/dev/null
 "$trainer" --quiet finetune --spec "$work/spec.toml" --from "$work/pruned" --teacher "$work/run/bundle" \
-  --set train.epochs=1 --out "$work/retrained" >/dev/null
+  --set train.epochs=5 --out "$work/retrained" >/dev/null
 in_nvtlinfer pruned-retrained "$work/retrained/bundle"
 "$trainer" --quiet calibrate -m "$work/retrained/bundle" -o "$work/int8" --spec "$work/spec.toml" \
   --method percentile >/dev/null
