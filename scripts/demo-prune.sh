@@ -9,7 +9,8 @@
 #   the element's CPU engine, and the latency ratio in onnxruntime (bench/int8_latency.py)
 # Usage: scripts/demo-prune.sh [digits|scene|all]   (default all)
 # Honours OUT (default ./out), NVTL_ASSETS, CARGO_TARGET_DIR, RATIOS (default "0.5 0.35 0.25"),
-# RETRAIN_EPOCHS (default 3); NVTL_TRAINER (a trainer binary: then nothing is built).
+# RETRAIN_EPOCHS (default 3), RETRAIN_LR (default: the spec's); NVTL_TRAINER (a trainer binary:
+# then nothing is built).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,6 +22,8 @@ root="${OUT:-$repo/out}"
 out="$root/prune"
 ratios="${RATIOS:-0.5 0.35 0.25}"
 epochs="${RETRAIN_EPOCHS:-3}"
+retrain_lr=()
+[ -z "${RETRAIN_LR:-}" ] || retrain_lr=(--set "train.lr=$RETRAIN_LR")
 mkdir -p "$out"
 results="$out/results.md"
 
@@ -43,7 +46,8 @@ prune_family() {
   for r in $ratios; do
     "$trainer" --quiet prune -m "$base" -o "$dir/p$r" --target-flops "$r" | tee "$dir/p$r.log" | sed -n 1p
     "$trainer" --quiet finetune --spec "$spec" "${set[@]}" --from "$dir/p$r" --teacher "$base" \
-      --set "train.epochs=$epochs" --set train.warmup_epochs=0 --out "$dir/p$r-retrained" | tail -n 2
+      --set "train.epochs=$epochs" --set train.warmup_epochs=0 "${retrain_lr[@]}" \
+      --out "$dir/p$r-retrained" | tail -n 2
     compare+=(--compare "pruned $r=$dir/p$r" --compare "retrained $r=$dir/p$r-retrained/bundle")
   done
   # Channel counts rounded to multiples of 8 (-pg 8, TAO's default) or not (-pg 1), same ratio.
