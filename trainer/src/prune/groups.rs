@@ -162,8 +162,6 @@ pub struct ChannelAnalysis {
     /// Resize nodes' constant `sizes` (initializer, layout of the resized value): entry 1 is the
     /// channel count.
     pub resize_sizes: Vec<(String, Layout)>,
-    /// Every parameter (float initializer element) of the graph before pruning.
-    pub total_params: usize,
 }
 
 struct UnionFind {
@@ -914,19 +912,12 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
             *g = final_index[*g];
         }
     }
-    let total_params = graph
-        .initializer
-        .iter()
-        .filter(|t| t.data_type == tract_onnx::pb::tensor_proto::DataType::Float as i32)
-        .map(|t| t.dims.iter().product::<i64>().max(0) as usize)
-        .sum();
     Ok(ChannelAnalysis {
         groups,
         layers,
         edits,
         reshapes,
         resize_sizes,
-        total_params,
     })
 }
 
