@@ -1,5 +1,5 @@
-"""CPU latency of an FP32 model and its INT8 QDQ model in onnxruntime (same input, same
-threads), and how far their outputs are apart. Usage: python int8_latency.py FP32.onnx QDQ.onnx
+"""CPU latency of an FP32 model and its INT8 QDQ model in onnxruntime (same synthetic input,
+same threads); accuracy is measured by `trainer calibrate --spec` on real images. Usage: python int8_latency.py FP32.onnx QDQ.onnx
 [--threads N] [--runs N]. Prints one line per model and the ratio."""
 import argparse
 import time
@@ -36,7 +36,4 @@ fp32, qdq = session(args.fp32), session(args.qdq)
 shape = [d if isinstance(d, int) and d > 0 else 1 for d in fp32.get_inputs()[0].shape]
 x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
 a, b = median_ms(fp32, x), median_ms(qdq, x)
-ya = fp32.run(None, {fp32.get_inputs()[0].name: x})[0]
-yb = qdq.run(None, {qdq.get_inputs()[0].name: x})[0]
 print(f"onnxruntime CPU fp32 {a:.2f} ms, int8 qdq {b:.2f} ms: int8 is {a / b:.2f}x the speed of fp32")
-print(f"largest output difference {np.abs(ya - yb).max():.4f} (outputs up to {np.abs(ya).max():.4f})")

@@ -134,6 +134,9 @@ pub struct EvalArgs {
     /// CPU threads for the latency measurements (0 = every core, nvtlinfer's default).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Timed runs per latency measurement (the median counts).
+    #[arg(long, default_value_t = 10)]
+    latency_runs: usize,
 }
 
 /// The comparison of `--compare`: the evaluated model first, then the others.
@@ -142,12 +145,12 @@ fn compare_models(
     val: &data::Dataset,
     models: &[(String, PathBuf)],
     out: &Path,
-    threads: usize,
+    (threads, runs): (usize, usize),
     quiet: bool,
 ) -> Result<()> {
     let mut rows = Vec::new();
     for (name, bundle) in models {
-        let mut stats = crate::prune_cmd::model_stats(name, bundle, threads, 10)?;
+        let mut stats = crate::prune_cmd::model_stats(name, bundle, threads, runs)?;
         stats.accuracy = Some(
             validate::validate(bundle, val, spec.model.task, &spec.eval, quiet)
                 .with_context(|| format!("evaluating {}", bundle.display()))?
@@ -255,7 +258,14 @@ pub fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
                 None => (bundle_name(Path::new(item)), PathBuf::from(item)),
             });
         }
-        compare_models(&spec, &val, &models, &out, args.threads, quiet)?;
+        compare_models(
+            &spec,
+            &val,
+            &models,
+            &out,
+            (args.threads, args.latency_runs),
+            quiet,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
