@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nvtl_core::preprocess::{preprocess, FrameView, PixelFormat, PreprocessParams, Rect};
+use nvtl_core::preprocess::{preprocess, PreprocessParams, Rect};
 use nvtl_trainer::data;
 use nvtl_trainer::export::{write_bundle, BundleContents};
 use nvtl_trainer::prune::run::Source;
@@ -126,13 +126,7 @@ pub fn run(args: CalibrateArgs, quiet: bool) -> Result<ExitCode> {
     for path in &images {
         let rgb = nvtl_trainer::runner::read_rgb(path)?;
         let (iw, ih) = (rgb.width() as usize, rgb.height() as usize);
-        let frame = FrameView {
-            format: PixelFormat::Rgb,
-            width: iw,
-            height: ih,
-            planes: vec![rgb.as_raw()],
-            strides: vec![iw * 3],
-        };
+        let frame = nvtl_trainer::runner::rgb_frame(&rgb);
         preprocess(&frame, Rect::full(iw, ih), &params, &mut input)
             .with_context(|| format!("pre-processing {}", path.display()))?;
         collector

@@ -94,13 +94,7 @@ impl BundleRunner {
     /// Runs on a whole RGB image (primary mode); `name` labels errors.
     pub fn run_rgb(&mut self, image: &RgbImage, name: &str) -> Result<InferResult, RunError> {
         let (width, height) = (image.width() as usize, image.height() as usize);
-        let frame = FrameView {
-            format: PixelFormat::Rgb,
-            width,
-            height,
-            planes: vec![image.as_raw()],
-            strides: vec![width * 3],
-        };
+        let frame = rgb_frame(image);
         let mut results = self
             .engine
             .infer_regions(&frame, &[Rect::full(width, height)])
@@ -117,6 +111,18 @@ impl BundleRunner {
         let image = read_rgb(path)?;
         let result = self.run_rgb(&image, &path.display().to_string())?;
         Ok((image, result))
+    }
+}
+
+/// A whole RGB image as the pre-processor's frame.
+pub fn rgb_frame(image: &RgbImage) -> FrameView<'_> {
+    let width = image.width() as usize;
+    FrameView {
+        format: PixelFormat::Rgb,
+        width,
+        height: image.height() as usize,
+        planes: vec![image.as_raw()],
+        strides: vec![width * 3],
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use image::RgbImage;
 use nvtl_core::config::{InferConfig, TensorOrder};
-use nvtl_core::preprocess::{self, FrameView, PixelFormat, PreprocessParams, Rect};
+use nvtl_core::preprocess::{self, PreprocessParams, Rect};
 use nvtl_core::BBox;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -232,13 +232,7 @@ impl Batcher {
             None => (image, sample.objects.clone()),
         };
         let (width, height) = (image.width() as usize, image.height() as usize);
-        let frame = FrameView {
-            format: PixelFormat::Rgb,
-            width,
-            height,
-            planes: vec![image.as_raw()],
-            strides: vec![width * 3],
-        };
+        let frame = crate::runner::rgb_frame(&image);
         let transform =
             preprocess::preprocess(&frame, Rect::full(width, height), &self.params, out).map_err(
                 |e| DataError::Image {

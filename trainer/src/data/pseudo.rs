@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nvtl_core::backend::BackendKind;
 use nvtl_core::config::InferConfig;
 use nvtl_core::engine::{Engine, InferResult};
-use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
+use nvtl_core::preprocess::Rect;
 
 use super::batch::read_rgb;
 use super::kitti::{self, KittiImage};
@@ -111,13 +111,7 @@ pub fn pseudo_label(
     for (done, image_path) in images.iter().enumerate() {
         let image = read_rgb(image_path)?;
         let (width, height) = (image.width() as usize, image.height() as usize);
-        let frame = FrameView {
-            format: PixelFormat::Rgb,
-            width,
-            height,
-            planes: vec![image.as_raw()],
-            strides: vec![width * 3],
-        };
+        let frame = crate::runner::rgb_frame(&image);
         let results = engine
             .infer_regions(&frame, &[Rect::full(width, height)])
             .map_err(|e| teacher_error(format!("{}: {e}", image_path.display())))?;
