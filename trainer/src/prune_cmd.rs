@@ -215,16 +215,17 @@ pub fn run(args: PruneArgs, quiet: bool) -> Result<ExitCode> {
 
 /// Size, FLOPs and CPU latency of a bundle (accuracy left to the caller).
 pub fn model_stats(name: &str, bundle: &Path, threads: usize, runs: usize) -> Result<ModelStats> {
-    let source = Source::load(bundle).with_context(|| format!("loading {}", bundle.display()))?;
-    let onnx = source
+    // Only the graph is read here; the engine is loaded once, by the latency measurement.
+    let config_path = nvtl_trainer::runner::bundle_config_path(bundle);
+    let onnx = nvtl_core::config::InferConfig::from_file(&config_path)?
         .config
         .onnx_file
-        .clone()
-        .context("the bundle has no onnx-file")?;
+        .with_context(|| format!("{}: no onnx-file", config_path.display()))?;
+    let proto = nvtl_core::model::read_onnx(&onnx)?.proto;
     Ok(ModelStats {
         name: name.to_string(),
-        params: report::model_params(&source.proto),
-        flops: report::model_flops(&source.proto)?,
+        params: report::model_params(&proto),
+        flops: report::model_flops(&proto)?,
         file_bytes: std::fs::metadata(&onnx)
             .with_context(|| format!("reading {}", onnx.display()))?
             .len(),
