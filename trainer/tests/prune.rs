@@ -159,7 +159,7 @@ fn kept_of(plan: &Plan, sources: &[&str]) -> Vec<usize> {
         .iter()
         .enumerate()
         .find(|(_, g)| {
-            let mut s: Vec<&str> = g.sources.iter().map(String::as_str).collect();
+            let mut s: Vec<&str> = g.sources.iter().map(|s| s.node.as_str()).collect();
             s.sort_unstable();
             let mut want = sources.to_vec();
             want.sort_unstable();
@@ -196,11 +196,15 @@ fn groups_follow_residual_depthwise_concat_and_flatten() {
         analysis
             .groups
             .iter()
-            .find(|g| g.sources.iter().any(|s| s == name))
+            .find(|g| g.sources.iter().any(|s| s.node == name))
             .unwrap_or_else(|| panic!("no group for {name}"))
     };
     // The residual Add ties conv_a and conv_b; the depthwise conv joins no new group.
-    let mut ab = with("conv_a").sources.clone();
+    let mut ab: Vec<&str> = with("conv_a")
+        .sources
+        .iter()
+        .map(|s| s.node.as_str())
+        .collect();
     ab.sort();
     assert_eq!(ab, ["conv_a", "conv_b"]);
     assert!(with("conv_a").fixed.is_none());
@@ -211,7 +215,7 @@ fn groups_follow_residual_depthwise_concat_and_flatten() {
     assert!(!analysis
         .groups
         .iter()
-        .any(|g| g.sources.iter().any(|s| s == "dw")));
+        .any(|g| g.sources.iter().any(|s| s.node == "dw")));
 }
 
 #[test]
@@ -248,6 +252,97 @@ fn union_keeps_the_exact_channels() {
             assert_eq!(e_new[o * 8 + new_c], e_old[o * 16 + old_c]);
         }
     }
+}
+
+/// input [1,3,8,8]
+///   -> conv_x (3->8), conv_y (3->8) -> Concat "xy" (16 channels)
+///   -> GlobalAveragePool -> conv_s (16->16, 1x1) -> Sigmoid -> Mul(xy, gate)
+///   -> conv_h (16->2) -> "heat" output
+/// The Mul ties a concat of two groups to one conv's 16 channels: conv_s's output splits into
+/// channels 0..8 (tied to conv_x) and 8..16 (tied to conv_y).
+fn excite_over_concat_graph() -> ModelProto {
+    let mut b = OnnxBuilder::default();
+    b.input("image", &[1, 3, 8, 8]);
+    let x_scores: Vec<f32> = (0..8).map(|c| if c < 2 { 1.0 } else { 0.1 }).collect();
+    let y_scores: Vec<f32> = (0..8).map(|c| if c == 7 { 1.0 } else { 0.1 }).collect();
+    // conv_s: channel 3 (x's) and 12 (y's 4) score high, the rest low.
+    let s_scores: Vec<f32> = (0..16)
+        .map(|c| if c == 3 || c == 12 { 1.0 } else { 0.05 })
+        .collect();
+    b.init_f32("x.w", &[8, 3, 3, 3], filled(8, 3, 3, &x_scores));
+    b.init_f32("y.w", &[8, 3, 3, 3], filled(8, 3, 3, &y_scores));
+    b.init_f32("s.w", &[16, 16, 1, 1], filled(16, 16, 1, &s_scores));
+    b.init_f32(
+        "s.b",
+        &[16],
+        (0..16).map(|c| 0.1 * c as f32 - 0.8).collect(),
+    );
+    let pads = || vec![attr_ints("pads", &[1, 1, 1, 1])];
+    b.node("Conv", "conv_x", &["image", "x.w"], &["x"], pads());
+    b.node("Conv", "conv_y", &["image", "y.w"], &["y"], pads());
+    b.node(
+        "Concat",
+        "concat",
+        &["x", "y"],
+        &["xy"],
+        vec![attr_int("axis", 1)],
+    );
+    b.node("GlobalAveragePool", "gap", &["xy"], &["pooled"], vec![]);
+    b.node("Conv", "conv_s", &["pooled", "s.w", "s.b"], &["s"], vec![]);
+    b.node("Sigmoid", "gate", &["s"], &["g"], vec![]);
+    b.node("Mul", "excite", &["xy", "g"], &["scaled"], vec![]);
+    b.init_f32(
+        "h.w",
+        &[2, 16, 1, 1],
+        (0..32).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.1).collect(),
+    );
+    b.node("Conv", "conv_h", &["scaled", "h.w"], &["heat"], vec![]);
+    b.output("heat", &[1, 2, 8, 8]);
+    b.finish("prune-excite-concat")
+}
+
+#[test]
+fn a_scale_over_a_concat_splits_the_scaling_conv() {
+    let proto = excite_over_concat_graph();
+    let plan = plan(&proto, &options(0.3)).unwrap();
+    let groups = &plan.analysis.groups;
+    let with = |node: &str, offset: usize| {
+        groups
+            .iter()
+            .position(|g| {
+                g.sources
+                    .iter()
+                    .any(|s| s.node == node && s.offset == offset)
+            })
+            .unwrap_or_else(|| panic!("no group for {node}@{offset}"))
+    };
+    assert_eq!(with("conv_x", 0), with("conv_s", 0));
+    assert_eq!(with("conv_y", 0), with("conv_s", 8));
+    assert_ne!(with("conv_x", 0), with("conv_y", 0));
+    assert!(groups[with("conv_x", 0)].fixed.is_none());
+    // Union: x keeps 0, 1 (its own) and 3 (conv_s's); y keeps 7 (its own) and 4 (conv_s's 12).
+    assert_eq!(kept_of(&plan, &["conv_x", "conv_s"]), [0, 1, 3]);
+    assert_eq!(kept_of(&plan, &["conv_y", "conv_s"]), [4, 7]);
+    let pruned = plan.apply(&proto).unwrap();
+    assert_eq!(dims_of(&pruned, "x.w"), [3, 3, 3, 3]);
+    assert_eq!(dims_of(&pruned, "y.w"), [2, 3, 3, 3]);
+    assert_eq!(dims_of(&pruned, "s.w"), [5, 5, 1, 1]);
+    assert_eq!(dims_of(&pruned, "s.b"), [5]);
+    assert_eq!(dims_of(&pruned, "h.w"), [2, 5, 1, 1]);
+    // conv_s keeps its output channels 0, 1, 3 and 12, 15, in that order.
+    let s_old = common::initializer_values(&proto, "s.b");
+    let s_new = common::initializer_values(&pruned, "s.b");
+    let kept_s: Vec<f32> = [0, 1, 3, 12, 15].iter().map(|&c| s_old[c]).collect();
+    assert_eq!(s_new, kept_s);
+
+    let input: Vec<f32> = (0..3 * 8 * 8)
+        .map(|i| ((i * 7919 % 251) as f32 / 251.0) - 0.4)
+        .collect();
+    let shape = [1, 3, 8, 8];
+    let a = common::tract_run(&pruned, &shape, &input);
+    let b = common::tract_run(&plan.mask(&proto).unwrap(), &shape, &input);
+    let (abs, _) = common::diff(&a[0].1, &b[0].1);
+    assert!(abs < 1e-4, "pruned and masked differ by {abs}");
 }
 
 #[test]

@@ -106,8 +106,8 @@ pub struct Layer {
     pub positions: usize,
     /// Convolution groups (1 = dense).
     pub conv_groups: usize,
-    /// The output channels this layer starts (None for depthwise convs, which keep their input's).
-    pub own_group: Option<usize>,
+    /// A depthwise conv, which keeps its input's channels instead of starting its own.
+    pub depthwise: bool,
 }
 
 impl Layer {
@@ -141,12 +141,20 @@ impl Layer {
     }
 }
 
+/// Output channels `offset..offset + channels` of Conv/Gemm node `node`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub node: String,
+    pub offset: usize,
+}
+
 /// One channel group after union-find: the output channels of `sources` that stay together.
 #[derive(Clone, Debug)]
 pub struct Group {
     pub channels: usize,
-    /// Conv/Gemm nodes whose output channels this group is (all equal in count).
-    pub sources: Vec<String>,
+    /// The layers' output channels this group is (a whole layer's, or a range of them where
+    /// an element-wise op meets a concat).
+    pub sources: Vec<Source>,
     /// Why the group is never pruned (graph output, excluded layer, untraceable op).
     pub fixed: Option<String>,
 }
@@ -167,17 +175,31 @@ pub struct ChannelAnalysis {
 struct UnionFind {
     parent: Vec<usize>,
     channels: Vec<usize>,
-    sources: Vec<Vec<String>>,
+    sources: Vec<Vec<Source>>,
     fixed: Vec<Option<String>>,
+    /// The groups a root was split into, in channel order (empty while it is whole).
+    parts: Vec<Vec<usize>>,
 }
 
 impl UnionFind {
     fn add(&mut self, channels: usize, source: Option<&str>, fixed: Option<String>) -> usize {
+        let sources = source
+            .map(|node| {
+                vec![Source {
+                    node: node.to_string(),
+                    offset: 0,
+                }]
+            })
+            .unwrap_or_default();
+        self.push(channels, sources, fixed)
+    }
+
+    fn push(&mut self, channels: usize, sources: Vec<Source>, fixed: Option<String>) -> usize {
         self.parent.push(self.parent.len());
         self.channels.push(channels);
-        self.sources
-            .push(source.map(|s| vec![s.to_string()]).unwrap_or_default());
+        self.sources.push(sources);
         self.fixed.push(fixed);
+        self.parts.push(Vec::new());
         self.parent.len() - 1
     }
 
@@ -195,45 +217,140 @@ impl UnionFind {
         root
     }
 
-    fn fix(&mut self, g: usize, reason: &str) {
+    /// Splits group `g` at channel offsets `cuts`, so that a channel range of it can be tied
+    /// on its own. Its sources and fixed state carry over to the parts.
+    fn split(&mut self, g: usize, cuts: &[usize]) {
         let r = self.find(g);
-        if self.fixed[r].is_none() {
-            self.fixed[r] = Some(reason.to_string());
+        if !self.parts[r].is_empty() {
+            let mut start = 0;
+            for part in self.parts[r].clone() {
+                let len = self.channels[part];
+                let local: Vec<usize> = cuts
+                    .iter()
+                    .filter(|&&c| c > start && c < start + len)
+                    .map(|&c| c - start)
+                    .collect();
+                if !local.is_empty() {
+                    self.split(part, &local);
+                }
+                start += len;
+            }
+            return;
+        }
+        let total = self.channels[r];
+        let mut ends: Vec<usize> = cuts
+            .iter()
+            .copied()
+            .filter(|&c| c > 0 && c < total)
+            .collect();
+        if ends.is_empty() {
+            return;
+        }
+        ends.sort_unstable();
+        ends.dedup();
+        ends.push(total);
+        let mut start = 0;
+        let mut parts = Vec::with_capacity(ends.len());
+        for end in ends {
+            let sources = self.sources[r]
+                .iter()
+                .map(|s| Source {
+                    node: s.node.clone(),
+                    offset: s.offset + start,
+                })
+                .collect();
+            parts.push(self.push(end - start, sources, self.fixed[r].clone()));
+            start = end;
+        }
+        self.parts[r] = parts;
+    }
+
+    /// `layout` over whole groups that were never split, each named by its root.
+    fn leaves(&mut self, layout: &Layout) -> Layout {
+        let mut segments = Vec::with_capacity(layout.segments.len());
+        for s in &layout.segments {
+            self.leaf_segments(s.group, s.start, s.len, &mut segments);
+        }
+        Layout {
+            segments,
+            inner: layout.inner,
+        }
+    }
+
+    fn leaf_segments(&mut self, g: usize, start: usize, len: usize, out: &mut Vec<Segment>) {
+        let r = self.find(g);
+        if self.parts[r].is_empty() {
+            out.push(Segment {
+                group: r,
+                start,
+                len,
+            });
+            return;
+        }
+        let mut offset = 0;
+        for part in self.parts[r].clone() {
+            let part_len = self.channels[part];
+            let (lo, hi) = (start.max(offset), (start + len).min(offset + part_len));
+            if lo < hi {
+                self.leaf_segments(part, lo - offset, hi - lo, out);
+            }
+            offset += part_len;
         }
     }
 
     fn fix_layout(&mut self, layout: &Layout, reason: &str) {
-        for s in &layout.segments {
-            self.fix(s.group, reason);
+        for s in self.leaves(layout).segments {
+            if self.fixed[s.group].is_none() {
+                self.fixed[s.group] = Some(reason.to_string());
+            }
         }
     }
 
     fn prunable(&mut self, layout: &Layout) -> bool {
-        layout.segments.iter().any(|s| {
-            let r = self.find(s.group);
-            self.fixed[r].is_none()
-        })
+        let leaves = self.leaves(layout);
+        leaves
+            .segments
+            .iter()
+            .any(|s| self.fixed[s.group].is_none())
     }
 
-    /// Ties two layouts channel for channel; where their segments do not line up (a concat on
-    /// one side only) the groups are fixed instead, which keeps the graph valid.
+    /// Ties two layouts channel for channel. Groups are split where the two sides' segments
+    /// do not line up (a concat on one side, one conv's output on the other).
     fn tie(&mut self, a: &Layout, b: &Layout, node: &str) {
-        let aligned = a.segments.len() == b.segments.len()
-            && a.segments
-                .iter()
-                .zip(&b.segments)
-                .all(|(x, y)| x.len == y.len && x.start == y.start)
-            && a.segments.iter().zip(&b.segments).all(|(x, y)| {
-                let (gx, gy) = (x.group, y.group);
-                self.channels[gx] == x.len && self.channels[gy] == y.len
-            });
-        if !aligned {
-            let reason = format!("'{node}' joins channels of differently split groups");
+        if a.inner != b.inner || a.channels() != b.channels() {
+            let reason = format!("'{node}' joins values of different channel layouts");
             self.fix_layout(a, &reason);
             self.fix_layout(b, &reason);
             return;
         }
-        for (x, y) in a.segments.iter().zip(&b.segments) {
+        for s in a.segments.iter().chain(&b.segments) {
+            self.split(s.group, &[s.start, s.start + s.len]);
+        }
+        let ends = |l: &Layout| {
+            l.segments
+                .iter()
+                .scan(0, |end, s| {
+                    *end += s.len;
+                    Some(*end)
+                })
+                .collect::<Vec<usize>>()
+        };
+        let (la, lb) = (self.leaves(a), self.leaves(b));
+        let cuts: Vec<usize> = ends(&la).into_iter().chain(ends(&lb)).collect();
+        for l in [&la, &lb] {
+            let mut offset = 0;
+            for s in &l.segments {
+                let local: Vec<usize> = cuts
+                    .iter()
+                    .filter(|&&c| c > offset && c < offset + s.len)
+                    .map(|&c| c - offset)
+                    .collect();
+                self.split(s.group, &local);
+                offset += s.len;
+            }
+        }
+        let (la, lb) = (self.leaves(a), self.leaves(b));
+        for (x, y) in la.segments.iter().zip(&lb.segments) {
             let (rx, ry) = (self.find(x.group), self.find(y.group));
             if rx == ry {
                 continue;
@@ -386,6 +503,7 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
         channels: Vec::new(),
         sources: Vec::new(),
         fixed: Vec::new(),
+        parts: Vec::new(),
     };
     let mut layouts: HashMap<String, Layout> = HashMap::new();
     let mut layers = Vec::new();
@@ -490,7 +608,7 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                         bias_params,
                         positions,
                         conv_groups: groups,
-                        own_group: None,
+                        depthwise: true,
                     });
                     set(&mut layouts, input);
                     continue;
@@ -521,7 +639,7 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                     bias_params,
                     positions,
                     conv_groups: groups,
-                    own_group: Some(g),
+                    depthwise: false,
                 });
                 set(&mut layouts, output);
             }
@@ -594,7 +712,7 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
                         .map_or(0, |d| d.iter().product()),
                     positions: 1,
                     conv_groups: 1,
-                    own_group: Some(g),
+                    depthwise: false,
                 });
                 set(&mut layouts, output);
             }
@@ -877,13 +995,13 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
         return Err(PruneError::NoSuchLayer(missing.clone()));
     }
 
-    // Renumber the roots 0..n and rewrite every layout onto them.
-    let mut root_index: HashMap<usize, usize> = HashMap::new();
+    // Number the groups that were never split 0..n and rewrite every layout onto them.
+    let mut index: HashMap<usize, usize> = HashMap::new();
     let mut groups = Vec::new();
     for g in 0..uf.parent.len() {
         let r = uf.find(g);
-        if let std::collections::hash_map::Entry::Vacant(e) = root_index.entry(r) {
-            e.insert(groups.len());
+        if uf.parts[r].is_empty() && !index.contains_key(&r) {
+            index.insert(r, groups.len());
             groups.push(Group {
                 channels: uf.channels[r],
                 sources: uf.sources[r].clone(),
@@ -891,12 +1009,10 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
             });
         }
     }
-    let final_index: Vec<usize> = (0..uf.parent.len())
-        .map(|g| root_index[&uf.find(g)])
-        .collect();
-    let remap = |l: &mut Layout| {
+    let mut remap = |l: &mut Layout| {
+        *l = uf.leaves(l);
         for s in &mut l.segments {
-            s.group = final_index[s.group];
+            s.group = index[&s.group];
         }
     };
     for e in &mut edits {
@@ -908,9 +1024,6 @@ pub fn analyse(proto: &ModelProto, excluded: &[String]) -> Result<ChannelAnalysi
     for l in &mut layers {
         remap(&mut l.input);
         remap(&mut l.output);
-        if let Some(g) = &mut l.own_group {
-            *g = final_index[*g];
-        }
     }
     Ok(ChannelAnalysis {
         groups,

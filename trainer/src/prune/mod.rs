@@ -147,7 +147,7 @@ impl Scores {
     ) -> Result<Scores, PruneError> {
         let graph = proto.graph.as_ref().ok_or(PruneError::NoGraph)?;
         let mut per_group = Vec::with_capacity(analysis.groups.len());
-        for (g, group) in analysis.groups.iter().enumerate() {
+        for group in &analysis.groups {
             if group.fixed.is_some() || group.sources.is_empty() {
                 per_group.push(None);
                 continue;
@@ -157,16 +157,14 @@ impl Scores {
                 let edit = analysis
                     .edits
                     .iter()
-                    .find(|e| {
-                        e.node == *source
-                            && e.role == EditRole::Producer
-                            && e.layout.segments.first().is_some_and(|s| s.group == g)
-                    })
-                    .ok_or_else(|| PruneError::Invalid(format!("no weight for '{source}'")))?;
+                    .find(|e| e.node == source.node && e.role == EditRole::Producer)
+                    .ok_or_else(|| {
+                        PruneError::Invalid(format!("no weight for '{}'", source.node))
+                    })?;
                 let weight = host(initializer(proto, &edit.init)?)?;
                 let mut norms = channel_norms(&weight, edit.axis);
                 // A BatchNormalization reading the layer's output scales each channel.
-                let node = graph.node.iter().find(|n| n.name == *source);
+                let node = graph.node.iter().find(|n| n.name == source.node);
                 let output = node.and_then(|n| n.output.first());
                 let bn = output.and_then(|o| {
                     graph
@@ -186,6 +184,7 @@ impl Scores {
                         *n *= gamma[c].abs() / (var[c] + eps).sqrt();
                     }
                 }
+                // Normalised over the whole layer, as TAO does, then the group's range of it.
                 let scale = match normalizer {
                     Normalizer::Max => norms.iter().cloned().fold(0f32, f32::max),
                     Normalizer::L2 => norms.iter().map(|n| n * n).sum::<f32>().sqrt(),
@@ -193,6 +192,14 @@ impl Scores {
                 if scale > 0.0 {
                     norms.iter_mut().for_each(|n| *n /= scale);
                 }
+                let range = source.offset..source.offset + group.channels;
+                let norms = norms.get(range).map(<[f32]>::to_vec).ok_or_else(|| {
+                    PruneError::Invalid(format!(
+                        "'{}' has fewer than {} output channels",
+                        source.node,
+                        source.offset + group.channels
+                    ))
+                })?;
                 layer_scores.push(norms);
             }
             let channels = group.channels;
@@ -248,7 +255,14 @@ impl Plan {
             let mut count = above.div_ceil(granularity) * granularity;
             count = count.max(options.min_filters.min(total)).min(total);
             if count == 0 {
-                emptied.push(group.sources.join(", "));
+                emptied.push(
+                    group
+                        .sources
+                        .iter()
+                        .map(|s| s.node.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
                 kept.push(Vec::new());
                 continue;
             }
@@ -396,12 +410,7 @@ impl Plan {
             }
         }
         // A depthwise conv has one group per (kept) channel.
-        for layer in self
-            .analysis
-            .layers
-            .iter()
-            .filter(|l| l.own_group.is_none())
-        {
+        for layer in self.analysis.layers.iter().filter(|l| l.depthwise) {
             let channels = self.kept_positions(&layer.input).len() as i64;
             if let Some(group) = graph
                 .node

@@ -34,13 +34,17 @@ pub fn layer_rows(plan: &Plan) -> Vec<LayerRow> {
             let (ki, ko) = plan.layer_kept(l);
             let full_in = l.input.channels() * l.input.inner;
             let full_out = l.output.channels();
-            let fixed = match l.own_group {
-                Some(g) => plan.analysis.groups[g].fixed.clone(),
-                None => Some("depthwise: follows its input".into()),
+            let fixed = if l.depthwise {
+                Some("depthwise: follows its input".into())
+            } else {
+                l.output
+                    .segments
+                    .iter()
+                    .find_map(|s| plan.analysis.groups[s.group].fixed.clone())
             };
             LayerRow {
                 layer: l.node.clone(),
-                op: if l.conv_groups > 1 && l.own_group.is_none() {
+                op: if l.depthwise {
                     "Conv(dw)".into()
                 } else {
                     l.op.clone()
