@@ -206,15 +206,17 @@ pub fn run(args: CalibrateArgs, quiet: bool) -> Result<ExitCode> {
     );
 
     if let (Some(spec), Some((_, val))) = (&spec, &datasets) {
-        let mut rows = Vec::new();
-        for (name, dir) in [("fp32", &source.bundle), ("int8 qdq", &qdq_dir)] {
-            let mut stats = crate::prune_cmd::model_stats(name, dir, args.threads, 10)?;
+        let models = [
+            ("fp32", source.bundle.as_path()),
+            ("int8 qdq", qdq_dir.as_path()),
+        ];
+        let mut rows = crate::prune_cmd::models_stats(&models, args.threads, 10)?;
+        for (stats, (_, dir)) in rows.iter_mut().zip(models) {
             stats.accuracy = Some(
                 validate::validate(dir, val, spec.model.task, &spec.eval, quiet)
                     .with_context(|| format!("evaluating {}", dir.display()))?
                     .metric,
             );
-            rows.push(stats);
         }
         let report =
             nvtl_trainer::prune::report::model_table(&rows, validate::metric_name(spec.model.task));

@@ -148,15 +148,17 @@ fn compare_models(
     (threads, runs): (usize, usize),
     quiet: bool,
 ) -> Result<()> {
-    let mut rows = Vec::new();
-    for (name, bundle) in models {
-        let mut stats = crate::prune_cmd::model_stats(name, bundle, threads, runs)?;
+    let named: Vec<(&str, &Path)> = models
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_path()))
+        .collect();
+    let mut rows = crate::prune_cmd::models_stats(&named, threads, runs)?;
+    for (stats, (_, bundle)) in rows.iter_mut().zip(models) {
         stats.accuracy = Some(
             validate::validate(bundle, val, spec.model.task, &spec.eval, quiet)
                 .with_context(|| format!("evaluating {}", bundle.display()))?
                 .metric,
         );
-        rows.push(stats);
     }
     let metric = validate::metric_name(spec.model.task);
     let table = nvtl_trainer::prune::report::model_table(&rows, metric);

@@ -169,7 +169,6 @@ pub fn run(args: PruneArgs, quiet: bool) -> Result<ExitCode> {
     println!("bundle: {}", out.display());
 
     // Report: both models' size, cost, speed (and accuracy with --spec).
-    let mut rows_stats = Vec::new();
     let validation = match &args.spec {
         Some(spec) => {
             let spec = Spec::load(spec, &args.set)?;
@@ -178,16 +177,19 @@ pub fn run(args: PruneArgs, quiet: bool) -> Result<ExitCode> {
         }
         None => None,
     };
-    for (name, dir) in [("unpruned", &source.bundle), ("pruned", &out)] {
-        let mut stats = model_stats(name, dir, args.threads, args.latency_runs)?;
-        if let Some((spec, val)) = &validation {
+    let models = [
+        ("unpruned", source.bundle.as_path()),
+        ("pruned", out.as_path()),
+    ];
+    let mut rows_stats = models_stats(&models, args.threads, args.latency_runs)?;
+    if let Some((spec, val)) = &validation {
+        for (stats, (_, dir)) in rows_stats.iter_mut().zip(models) {
             stats.accuracy = Some(
                 validate::validate(dir, val, spec.model.task, &spec.eval, quiet)
                     .with_context(|| format!("evaluating {}", dir.display()))?
                     .metric,
             );
         }
-        rows_stats.push(stats);
     }
     let metric = validation
         .as_ref()
@@ -213,25 +215,41 @@ pub fn run(args: PruneArgs, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Size, FLOPs and CPU latency of a bundle (accuracy left to the caller).
-pub fn model_stats(name: &str, bundle: &Path, threads: usize, runs: usize) -> Result<ModelStats> {
-    // Only the graph is read here; the engine is loaded once, by the latency measurement.
-    let config_path = nvtl_trainer::runner::bundle_config_path(bundle);
-    let onnx = nvtl_core::config::InferConfig::from_file(&config_path)?
-        .config
-        .onnx_file
-        .with_context(|| format!("{}: no onnx-file", config_path.display()))?;
-    let proto = nvtl_core::model::read_onnx(&onnx)?.proto;
-    Ok(ModelStats {
-        name: name.to_string(),
-        params: report::model_params(&proto),
-        flops: report::model_flops(&proto)?,
-        file_bytes: std::fs::metadata(&onnx)
-            .with_context(|| format!("reading {}", onnx.display()))?
-            .len(),
-        latency_ms: report::latency_ms(bundle, threads, runs)?,
-        accuracy: None,
-    })
+/// Size, FLOPs and CPU latency of named bundles (accuracy left to the caller). The latencies are
+/// measured in turns, so their ratios are steady on a busy machine.
+pub fn models_stats(
+    models: &[(&str, &Path)],
+    threads: usize,
+    runs: usize,
+) -> Result<Vec<ModelStats>> {
+    let mut stats = Vec::with_capacity(models.len());
+    for (name, bundle) in models {
+        // Only the graph is read here; the engine is loaded once, by the latency measurement.
+        let config_path = nvtl_trainer::runner::bundle_config_path(bundle);
+        let onnx = nvtl_core::config::InferConfig::from_file(&config_path)?
+            .config
+            .onnx_file
+            .with_context(|| format!("{}: no onnx-file", config_path.display()))?;
+        let proto = nvtl_core::model::read_onnx(&onnx)?.proto;
+        stats.push(ModelStats {
+            name: name.to_string(),
+            params: report::model_params(&proto),
+            flops: report::model_flops(&proto)?,
+            file_bytes: std::fs::metadata(&onnx)
+                .with_context(|| format!("reading {}", onnx.display()))?
+                .len(),
+            latency_ms: f64::NAN,
+            accuracy: None,
+        });
+    }
+    let bundles: Vec<&Path> = models.iter().map(|(_, b)| *b).collect();
+    for (s, ms) in stats
+        .iter_mut()
+        .zip(report::latencies_ms(&bundles, threads, runs)?)
+    {
+        s.latency_ms = ms;
+    }
+    Ok(stats)
 }
 
 fn tempdir_for(out: Option<&Path>) -> Result<PathBuf> {

@@ -245,7 +245,21 @@ pub fn latency_ms(
     threads: usize,
     runs: usize,
 ) -> Result<f64, crate::runner::RunError> {
-    let mut runner = BundleRunner::open(bundle, threads)?;
+    Ok(latencies_ms(&[bundle], threads, runs)?[0])
+}
+
+/// [`latency_ms`] of several bundles, measured in turns (one run of each model per round, the
+/// first model rotating), so that a machine that slows down or speeds up during the measurement
+/// shifts every model alike and the ratios between them hold.
+pub fn latencies_ms(
+    bundles: &[&Path],
+    threads: usize,
+    runs: usize,
+) -> Result<Vec<f64>, crate::runner::RunError> {
+    let mut runners = bundles
+        .iter()
+        .map(|b| BundleRunner::open(b, threads))
+        .collect::<Result<Vec<_>, _>>()?;
     let frame = image::RgbImage::from_fn(640, 480, |x, y| {
         image::Rgb([
             (x * 7 % 251) as u8,
@@ -253,15 +267,24 @@ pub fn latency_ms(
             ((x + y) % 256) as u8,
         ])
     });
-    runner.run_rgb(&frame, "latency frame")?;
-    let mut times: Vec<f64> = (0..runs.max(1))
-        .map(|_| {
+    for runner in &mut runners {
+        runner.run_rgb(&frame, "latency frame")?;
+    }
+    let n = runners.len();
+    let mut times = vec![Vec::with_capacity(runs.max(1)); n];
+    for round in 0..runs.max(1) {
+        for k in 0..n {
+            let m = (round + k) % n;
             let start = Instant::now();
-            runner
-                .run_rgb(&frame, "latency frame")
-                .map(|_| start.elapsed().as_secs_f64() * 1e3)
+            runners[m].run_rgb(&frame, "latency frame")?;
+            times[m].push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
         })
-        .collect::<Result<_, _>>()?;
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+        .collect())
 }

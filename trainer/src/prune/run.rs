@@ -8,7 +8,7 @@ use nvtl_core::config::InferConfig;
 use nvtl_core::model::read_onnx;
 use tract_onnx::pb::ModelProto;
 
-use super::report::{latency_ms, model_params};
+use super::report::{latencies_ms, model_params};
 use super::{analyse, search_plan, Plan, PruneError, PruneOptions, Scores, Target};
 use crate::export::{write_bundle, BundleContents};
 use crate::runner::bundle_config_path;
@@ -148,7 +148,6 @@ pub fn choose(
         })?,
         Target::Flops => search(30, &mut |plan| Ok(plan.flops_ratio()))?,
         Target::Latency => {
-            let base = latency_ms(&source.bundle, probe.threads, probe.runs)?;
             let mut failure: Option<RunError> = None;
             let found = search(8, &mut |plan| {
                 let measured =
@@ -157,11 +156,13 @@ pub fn choose(
                         .and_then(|pruned| {
                             let dir = probe.scratch.join("candidate");
                             source.write(&dir, &pruned, "latency search candidate")?;
-                            Ok(latency_ms(&dir, probe.threads, probe.runs)?)
+                            // The original is measured again beside every candidate.
+                            let ms =
+                                latencies_ms(&[&source.bundle, &dir], probe.threads, probe.runs)?;
+                            Ok(ms[1] / ms[0])
                         });
                 match measured {
-                    Ok(ms) => {
-                        let ratio = ms / base;
+                    Ok(ratio) => {
                         (probe.progress)(plan.threshold, ratio);
                         Ok(ratio)
                     }
