@@ -67,6 +67,7 @@ if [ "$run_lint" = 1 ]; then
   cargo clippy --release --workspace --all-targets -- -D warnings
   cargo clippy --release -p nvtl-core -p gst-plugin-nvtl --features gst-plugin-nvtl/onnxruntime \
     --all-targets -- -D warnings
+  cargo clippy --release -p nvtl-core --features cuda --all-targets -- -D warnings
 fi
 
 section "cargo test"
@@ -79,6 +80,12 @@ section "cargo test (onnxruntime)"
 cargo test --release -p nvtl-core --features onnxruntime 2>&1 | tee -a "$log_dir/cargo-test.log"
 cargo test --release -p gst-plugin-nvtl --features onnxruntime --test onnxruntime 2>&1 |
   tee -a "$log_dir/cargo-test.log"
+
+# The cuda feature (tract-cuda, NVRTC pre-processing) builds without CUDA; here, without a GPU,
+# its tests check the errors and the fallback. tests/preprocess_cuda_source.rs (in the workspace
+# run above) checks the kernel source itself against the CPU path.
+section "cargo test (cuda, no GPU)"
+cargo test --release -p nvtl-core --features cuda --test cuda_missing 2>&1 | tee -a "$log_dir/cargo-test.log"
 
 meson_passed=0 meson_failed=0 meson_skipped=0
 if [ "$run_meson" = 1 ]; then

@@ -16,11 +16,17 @@ fn missing_libonnxruntime_is_a_clear_error_and_auto_falls_back_to_cpu() {
     let bundle = zoo_common::pulled("blazeface_front_128");
     let config = InferConfig::from_file(&bundle.config).unwrap().config;
 
-    for kind in [
-        BackendKind::OnnxRuntime,
-        BackendKind::Cuda,
-        BackendKind::TensorRt,
-    ] {
+    // With the cuda feature too, backend=cuda is tract-cuda (tests/cuda_missing.rs).
+    let kinds: &[BackendKind] = if cfg!(feature = "cuda") {
+        &[BackendKind::OnnxRuntime, BackendKind::TensorRt]
+    } else {
+        &[
+            BackendKind::OnnxRuntime,
+            BackendKind::Cuda,
+            BackendKind::TensorRt,
+        ]
+    };
+    for &kind in kinds {
         let err = Engine::load(config.clone(), kind, 1)
             .err()
             .expect("an error");

@@ -7,6 +7,8 @@ pub mod gpu;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
 mod tract_cpu;
+#[cfg(feature = "cuda")]
+pub mod tract_cuda;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,7 +33,8 @@ pub enum BackendKind {
     Cpu,
     /// onnxruntime's CPU execution provider (feature `onnxruntime`).
     OnnxRuntime,
-    /// onnxruntime's CUDA execution provider (feature `onnxruntime`).
+    /// The GPU through tract-cuda (feature `cuda`); in builds with only the `onnxruntime`
+    /// feature, onnxruntime's CUDA execution provider.
     Cuda,
     /// onnxruntime's TensorRT execution provider (feature `onnxruntime`).
     TensorRt,
@@ -60,9 +63,8 @@ impl BackendKind {
     pub fn is_built(self) -> bool {
         match self {
             BackendKind::Auto | BackendKind::Cpu => true,
-            BackendKind::OnnxRuntime | BackendKind::Cuda | BackendKind::TensorRt => {
-                cfg!(feature = "onnxruntime")
-            }
+            BackendKind::Cuda => cfg!(any(feature = "cuda", feature = "onnxruntime")),
+            BackendKind::OnnxRuntime | BackendKind::TensorRt => cfg!(feature = "onnxruntime"),
         }
     }
 }
@@ -126,7 +128,7 @@ pub enum BackendError {
     },
     #[error("inference failed: {0}")]
     Run(String),
-    #[error("backend '{0}' is not built into this nvtl (build with --features onnxruntime)")]
+    #[error("backend '{0}' is not built into this nvtl (build with --features onnxruntime, or --features cuda for tract-cuda)")]
     NotBuilt(BackendKind),
     #[error("backend '{backend}' is unavailable: {reason}")]
     Unavailable {
@@ -184,8 +186,12 @@ pub trait Backend: Send + Sync {
 pub fn backend(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(TractCpu)),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Box::new(tract_cuda::TractCuda)),
+        #[cfg(all(feature = "onnxruntime", not(feature = "cuda")))]
+        BackendKind::Cuda => Ok(Box::new(onnxruntime::OnnxRuntime::new(kind))),
         #[cfg(feature = "onnxruntime")]
-        BackendKind::OnnxRuntime | BackendKind::Cuda | BackendKind::TensorRt => {
+        BackendKind::OnnxRuntime | BackendKind::TensorRt => {
             Ok(Box::new(onnxruntime::OnnxRuntime::new(kind)))
         }
         other => Err(BackendError::NotBuilt(other)),
@@ -233,10 +239,11 @@ pub struct BackendStatus {
 /// The backends compiled into this build, as text for property blurbs:
 /// e.g. "cpu (tract), onnxruntime, cuda, tensorrt (onnxruntime execution providers)".
 pub fn built_backends_text() -> &'static str {
-    if cfg!(feature = "onnxruntime") {
-        "cpu (tract); onnxruntime, cuda, tensorrt (onnxruntime execution providers, libonnxruntime loaded at run time from ORT_DYLIB_PATH)"
-    } else {
-        "cpu (tract) only; onnxruntime, cuda and tensorrt need the onnxruntime feature"
+    match (cfg!(feature = "cuda"), cfg!(feature = "onnxruntime")) {
+        (true, true) => "cpu (tract); cuda (tract-cuda); onnxruntime, tensorrt (onnxruntime execution providers, libonnxruntime loaded at run time from ORT_DYLIB_PATH)",
+        (true, false) => "cpu (tract); cuda (tract-cuda); onnxruntime and tensorrt need the onnxruntime feature",
+        (false, true) => "cpu (tract); onnxruntime, cuda, tensorrt (onnxruntime execution providers, libonnxruntime loaded at run time from ORT_DYLIB_PATH)",
+        (false, false) => "cpu (tract) only; cuda needs the cuda feature (tract-cuda) or the onnxruntime feature; onnxruntime and tensorrt need the onnxruntime feature",
     }
 }
 
@@ -261,8 +268,16 @@ pub fn backend_report() -> Vec<BackendStatus> {
 fn usable(kind: BackendKind) -> Result<String, String> {
     match kind {
         BackendKind::Cpu => Ok("tract".into()),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => tract_cuda::available().map(|()| "tract-cuda".into()),
+        #[cfg(all(feature = "onnxruntime", not(feature = "cuda")))]
+        BackendKind::Cuda => {
+            onnxruntime::provider_available(kind)?;
+            let library = onnxruntime::runtime_library()?;
+            Ok(format!("onnxruntime from {}", library.display()))
+        }
         #[cfg(feature = "onnxruntime")]
-        BackendKind::OnnxRuntime | BackendKind::Cuda | BackendKind::TensorRt => {
+        BackendKind::OnnxRuntime | BackendKind::TensorRt => {
             onnxruntime::provider_available(kind)?;
             let library = onnxruntime::runtime_library()?;
             Ok(format!("onnxruntime from {}", library.display()))

@@ -36,26 +36,42 @@ struct TractPlan {
     outputs: Vec<TensorInfo>,
 }
 
+/// The model of `spec` parsed, given its concrete input shape and optimised for tract: what the
+/// CPU plan runs and what tract-cuda rewrites for the GPU.
+pub(super) fn optimized_model(
+    spec: &ModelSpec,
+) -> Result<(TypedModel, TensorInfo, Vec<TensorInfo>), BackendError> {
+    let path = &spec.onnx_path;
+    let prepare = |e: TractError| BackendError::Prepare {
+        path: path.clone(),
+        reason: format!("{e:#}"),
+    };
+    let onnx = read_onnx(path)?;
+    let (input_name, shape) = image_input(&onnx, spec)?;
+    let dir = path.parent().and_then(|d| d.to_str());
+    let parsed = tract_onnx::onnx()
+        .parse(&onnx.proto, dir)
+        .map_err(prepare)?;
+    let model = parsed
+        .model
+        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
+        .map_err(prepare)?;
+    let typed: TypedModel = model.into_optimized().map_err(prepare)?;
+    let outputs = output_infos(&typed).map_err(prepare)?;
+    let input = TensorInfo {
+        name: input_name,
+        shape,
+    };
+    Ok((typed, input, outputs))
+}
+
 impl TractPlan {
     fn load(spec: &ModelSpec) -> Result<TractPlan, BackendError> {
-        let path = &spec.onnx_path;
         let prepare = |e: TractError| BackendError::Prepare {
-            path: path.clone(),
+            path: spec.onnx_path.clone(),
             reason: format!("{e:#}"),
         };
-        let onnx = read_onnx(path)?;
-        let (input_name, shape) = image_input(&onnx, spec)?;
-
-        let dir = path.parent().and_then(|d| d.to_str());
-        let parsed = tract_onnx::onnx()
-            .parse(&onnx.proto, dir)
-            .map_err(prepare)?;
-        let model = parsed
-            .model
-            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
-            .map_err(prepare)?;
-        let typed: TypedModel = model.into_optimized().map_err(prepare)?;
-        let outputs = output_infos(&typed).map_err(prepare)?;
+        let (typed, input, outputs) = optimized_model(spec)?;
         let plan = TypedSimplePlan::new(typed).map_err(prepare)?;
         let threads = if spec.threads == 0 {
             std::thread::available_parallelism()
@@ -73,10 +89,7 @@ impl TractPlan {
             spec: spec.clone(),
             plan,
             executor,
-            input: TensorInfo {
-                name: input_name,
-                shape,
-            },
+            input,
             outputs,
         })
     }
@@ -230,19 +243,28 @@ impl Session for TractSession {
             state.run(tvec![TValue::from(tensor)])
         })
         .map_err(run_error)?;
-        outputs
-            .into_iter()
-            .zip(&self.output_names)
-            .map(|(value, name)| {
-                let as_f32 = value.cast_to::<f32>().map_err(run_error)?;
-                let plain = as_f32.try_as_plain_ram().map_err(run_error)?;
-                let view = plain.as_slice::<f32>().map_err(run_error)?;
-                Ok(Tensor::new(
-                    name.clone(),
-                    as_f32.shape().to_vec(),
-                    view.to_vec(),
-                ))
-            })
-            .collect()
+        host_outputs(outputs, &self.output_names)
     }
+}
+
+/// tract's output values as named f32 tensors.
+pub(super) fn host_outputs(
+    outputs: tract_onnx::prelude::TVec<TValue>,
+    names: &[String],
+) -> Result<Vec<Tensor>, BackendError> {
+    let run_error = |e: TractError| BackendError::Run(format!("{e:#}"));
+    outputs
+        .into_iter()
+        .zip(names)
+        .map(|(value, name)| {
+            let as_f32 = value.cast_to::<f32>().map_err(run_error)?;
+            let plain = as_f32.try_as_plain_ram().map_err(run_error)?;
+            let view = plain.as_slice::<f32>().map_err(run_error)?;
+            Ok(Tensor::new(
+                name.clone(),
+                as_f32.shape().to_vec(),
+                view.to_vec(),
+            ))
+        })
+        .collect()
 }

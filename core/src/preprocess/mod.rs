@@ -92,6 +92,8 @@ pub struct Transform {
 }
 
 mod convert;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod kernel;
 pub mod reference;
 
@@ -306,23 +308,25 @@ fn check(
     out_len: usize,
 ) -> Result<(usize, usize, usize, usize), PreprocessError> {
     frame.validate()?;
+    check_geometry(frame.width, frame.height, roi, params, out_len)
+}
+
+/// The checks of [`check`] that need no pixel data: the ROI inside a `width` x `height` frame,
+/// a non-empty network input and an output of its size.
+fn check_geometry(
+    width: usize,
+    height: usize,
+    roi: Rect,
+    params: &PreprocessParams,
+    out_len: usize,
+) -> Result<(usize, usize, usize, usize), PreprocessError> {
     if roi.width == 0 || roi.height == 0 {
         return Err(PreprocessError::EmptyRoi { roi });
     }
-    let inside = roi
-        .x
-        .checked_add(roi.width)
-        .is_some_and(|r| r <= frame.width)
-        && roi
-            .y
-            .checked_add(roi.height)
-            .is_some_and(|b| b <= frame.height);
+    let inside = roi.x.checked_add(roi.width).is_some_and(|r| r <= width)
+        && roi.y.checked_add(roi.height).is_some_and(|b| b <= height);
     if !inside {
-        return Err(PreprocessError::RoiOutsideFrame {
-            roi,
-            width: frame.width,
-            height: frame.height,
-        });
+        return Err(PreprocessError::RoiOutsideFrame { roi, width, height });
     }
     let (nw, nh) = (params.network_width, params.network_height);
     if nw == 0 || nh == 0 {

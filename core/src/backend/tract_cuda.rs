@@ -1,0 +1,128 @@
+//! The `cuda` backend: the CPU backend's optimised tract model rewritten by tract-cuda, which
+//! runs the ops it has kernels for on the GPU (through cudarc: libcuda, libcudart, libnvrtc,
+//! libcublas and libcudnn are loaded at run time) and the rest on the CPU. Any ONNX model the
+//! CPU backend runs, runs here.
+
+use std::sync::Arc;
+
+use tract_onnx::prelude::{tvec, TValue, TractError};
+use tract_onnx::tract_core::runtime::{runtime_for_name, Runnable, State};
+
+use super::tract_cpu::{host_outputs, optimized_model};
+use super::{Backend, BackendError, BackendKind, ModelSpec, Plan, Session, TensorInfo};
+use crate::tensor::Tensor;
+
+// Linking tract-cuda registers its runtime with tract-core.
+use tract_cuda as _;
+
+pub struct TractCuda;
+
+/// Whether tract-cuda can run here; the error names the first CUDA library or check that fails.
+pub fn available() -> Result<(), String> {
+    match runtime_for_name("cuda") {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("tract-cuda is not linked into this build".into()),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+impl Backend for TractCuda {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cuda
+    }
+
+    fn load(&self, spec: &ModelSpec) -> Result<Arc<dyn Plan>, BackendError> {
+        let unavailable = |reason: String| BackendError::Unavailable {
+            backend: BackendKind::Cuda,
+            reason,
+        };
+        if spec.gpu_id != 0 {
+            // tract-cuda drives the first visible GPU.
+            return Err(unavailable(format!(
+                "tract-cuda runs on the first visible GPU; for gpu-id={} start the pipeline \
+                 with CUDA_VISIBLE_DEVICES={}",
+                spec.gpu_id, spec.gpu_id
+            )));
+        }
+        available().map_err(unavailable)?;
+        let runtime = runtime_for_name("cuda")
+            .ok()
+            .flatten()
+            .ok_or_else(|| unavailable("tract-cuda is not linked into this build".into()))?;
+        let (typed, input, outputs) = optimized_model(spec)?;
+        let runnable = runtime
+            .prepare(typed)
+            .map_err(|e: TractError| BackendError::Prepare {
+                path: spec.onnx_path.clone(),
+                reason: format!("tract-cuda: {e:#}"),
+            })?;
+        Ok(Arc::new(CudaPlan {
+            spec: spec.clone(),
+            runnable: Arc::from(runnable),
+            input,
+            outputs,
+        }))
+    }
+}
+
+struct CudaPlan {
+    spec: ModelSpec,
+    runnable: Arc<dyn Runnable>,
+    input: TensorInfo,
+    outputs: Vec<TensorInfo>,
+}
+
+impl Plan for CudaPlan {
+    fn backend(&self) -> BackendKind {
+        BackendKind::Cuda
+    }
+
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn input(&self) -> &TensorInfo {
+        &self.input
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    fn new_session(&self) -> Result<Box<dyn Session>, BackendError> {
+        let state = self
+            .runnable
+            .spawn()
+            .map_err(|e| BackendError::Run(format!("cannot start a tract-cuda session: {e:#}")))?;
+        Ok(Box::new(CudaSession {
+            state,
+            input_shape: self.input.shape.clone(),
+            output_names: self.outputs.iter().map(|o| o.name.clone()).collect(),
+        }))
+    }
+}
+
+struct CudaSession {
+    state: Box<dyn State>,
+    input_shape: Vec<usize>,
+    output_names: Vec<String>,
+}
+
+impl Session for CudaSession {
+    fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, BackendError> {
+        if input.shape != self.input_shape {
+            return Err(BackendError::InputShape {
+                expected: self.input_shape.clone(),
+                got: input.shape.clone(),
+            });
+        }
+        let run_error = |e: TractError| BackendError::Run(format!("tract-cuda: {e:#}"));
+        let tensor = tract_onnx::prelude::Tensor::from_shape(&input.shape, &input.data)
+            .map_err(run_error)?;
+        let outputs = self
+            .state
+            .run(tvec![TValue::from(tensor)])
+            .map_err(run_error)?;
+        host_outputs(outputs, &self.output_names)
+    }
+}

@@ -1,0 +1,264 @@
+//! [`super::preprocess`] on the GPU: `preprocess.cu` compiled at run time with NVRTC and launched
+//! through cudarc (libcuda and libnvrtc are loaded when first used, nothing CUDA is needed at
+//! build time). Frames already in device memory (NVMM surfaces of CUDA memory types) are read
+//! where they are, so only the network-sized tensor leaves the GPU.
+
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+
+use super::{
+    check, check_geometry, FrameView, PixelFormat, PreprocessError, PreprocessParams, Rect,
+    Transform,
+};
+use crate::config::{ModelColorFormat, ScalingFilter, TensorOrder};
+
+/// The kernel's source; `core/tests/preprocess_cuda_source.rs` runs it on the host.
+pub const KERNEL_SOURCE: &str = include_str!("preprocess.cu");
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuPreprocessError {
+    #[error(transparent)]
+    Frame(#[from] PreprocessError),
+    #[error("CUDA is unavailable: {0}")]
+    Unavailable(String),
+    #[error("NVRTC could not compile the pre-processing kernel: {0}")]
+    Compile(String),
+    #[error("CUDA error in pre-processing: {0}")]
+    Cuda(String),
+}
+
+fn cuda(e: impl std::fmt::Display) -> GpuPreprocessError {
+    GpuPreprocessError::Cuda(e.to_string())
+}
+
+/// Plane pointers and strides of a frame in device memory (CUDA device or unified memory of
+/// the context's GPU). The caller keeps the memory alive and unchanged during [`GpuPreprocessor::run_device`].
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceFrame {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    pub planes: [u64; 3],
+    pub strides: [usize; 3],
+}
+
+/// The compiled kernel on one GPU.
+pub struct GpuPreprocessor {
+    stream: Arc<CudaStream>,
+    function: CudaFunction,
+}
+
+impl GpuPreprocessor {
+    /// Creates a context on GPU `gpu_id` (its primary context, the one DeepStream's CUDA
+    /// runtime calls use) and compiles the kernel.
+    pub fn new(gpu_id: usize) -> Result<Self, GpuPreprocessError> {
+        // cudarc panics when a library it dlopens is missing; probe first.
+        // SAFETY: dlopen probes without side effects beyond the library handle cache.
+        let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+        let nvrtc = unsafe { cudarc::nvrtc::sys::is_culib_present() };
+        if !driver || !nvrtc {
+            return Err(GpuPreprocessError::Unavailable(format!(
+                "{} could not be loaded (set LD_LIBRARY_PATH to the CUDA libraries)",
+                if driver { "libnvrtc" } else { "libcuda" }
+            )));
+        }
+        let context = CudaContext::new(gpu_id)
+            .map_err(|e| GpuPreprocessError::Unavailable(format!("GPU {gpu_id}: {e}")))?;
+        let ptx = cudarc::nvrtc::compile_ptx(KERNEL_SOURCE)
+            .map_err(|e| GpuPreprocessError::Compile(e.to_string()))?;
+        let module = context.load_module(ptx).map_err(cuda)?;
+        let function = module.load_function("nvtl_preprocess").map_err(cuda)?;
+        Ok(GpuPreprocessor {
+            stream: context.default_stream(),
+            function,
+        })
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Pre-processes a frame in host memory: its planes are uploaded, the tensor comes back.
+    pub fn run_host(
+        &self,
+        frame: &FrameView,
+        roi: Rect,
+        params: &PreprocessParams,
+        out: &mut [f32],
+    ) -> Result<Transform, GpuPreprocessError> {
+        let placement = check(frame, roi, params, out.len())?;
+        let uploads: Vec<CudaSlice<u8>> = frame
+            .planes
+            .iter()
+            .map(|p| self.stream.clone_htod(*p))
+            .collect::<Result<_, _>>()
+            .map_err(cuda)?;
+        let mut tensor = self.stream.alloc_zeros::<f32>(out.len()).map_err(cuda)?;
+        let mut planes = [0u64; 3];
+        let mut strides = [0usize; 3];
+        let guards: Vec<_> = uploads
+            .iter()
+            .map(|u| cudarc::driver::DevicePtr::device_ptr(u, &self.stream))
+            .collect();
+        for (i, (ptr, _)) in guards.iter().enumerate() {
+            planes[i] = *ptr;
+            strides[i] = frame.strides[i];
+        }
+        let device = DeviceFrame {
+            format: frame.format,
+            width: frame.width,
+            height: frame.height,
+            planes,
+            strides,
+        };
+        self.launch(&device, roi, params, placement, &mut tensor)?;
+        drop(guards);
+        self.stream.memcpy_dtoh(&tensor, out).map_err(cuda)?;
+        self.stream.synchronize().map_err(cuda)?;
+        Ok(transform(roi, placement))
+    }
+
+    /// Pre-processes a frame already in device memory into `out` (device memory).
+    pub fn run_device(
+        &self,
+        frame: &DeviceFrame,
+        roi: Rect,
+        params: &PreprocessParams,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<Transform, GpuPreprocessError> {
+        if frame.planes[..frame.format.plane_count()].contains(&0) {
+            return Err(GpuPreprocessError::Cuda(
+                "a plane of the device frame has a null pointer".into(),
+            ));
+        }
+        let placement = device_check(frame, roi, params, out.len())?;
+        self.launch(frame, roi, params, placement, out)?;
+        Ok(transform(roi, placement))
+    }
+
+    fn launch(
+        &self,
+        frame: &DeviceFrame,
+        roi: Rect,
+        params: &PreprocessParams,
+        (px, py, sw, sh): (usize, usize, usize, usize),
+        out: &mut CudaSlice<f32>,
+    ) -> Result<(), GpuPreprocessError> {
+        let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+        let format = pixel_format_code(frame.format);
+        let [s0, s1, s2] = frame.strides.map(int);
+        let [p0, p1, p2] = frame.planes;
+        let (roi_x, roi_y, roi_w, roi_h) =
+            (int(roi.x), int(roi.y), int(roi.width), int(roi.height));
+        let (px, py, sw, sh) = (int(px), int(py), int(sw), int(sh));
+        let (nw, nh) = (int(params.network_width), int(params.network_height));
+        let color = match params.color_format {
+            ModelColorFormat::Rgb => 0i32,
+            ModelColorFormat::Bgr => 1,
+            ModelColorFormat::Gray => 2,
+        };
+        let filter = match params.filter {
+            ScalingFilter::Nearest => 0i32,
+            ScalingFilter::Bilinear => 1,
+        };
+        let order = match params.order {
+            TensorOrder::Nchw => 0i32,
+            TensorOrder::Nhwc => 1,
+        };
+        let (mul, adds) = affine(params);
+        let [add0, add1, add2] = adds;
+        let config = LaunchConfig {
+            grid_dim: (
+                params.network_width.div_ceil(16) as u32,
+                params.network_height.div_ceil(16) as u32,
+                1,
+            ),
+            block_dim: (16, 16, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut launch = self.stream.launch_builder(&self.function);
+        launch
+            .arg(&p0)
+            .arg(&p1)
+            .arg(&p2)
+            .arg(&s0)
+            .arg(&s1)
+            .arg(&s2)
+            .arg(&format)
+            .arg(&roi_x)
+            .arg(&roi_y)
+            .arg(&roi_w)
+            .arg(&roi_h)
+            .arg(&px)
+            .arg(&py)
+            .arg(&sw)
+            .arg(&sh)
+            .arg(&nw)
+            .arg(&nh)
+            .arg(&color)
+            .arg(&filter)
+            .arg(&order)
+            .arg(&mul)
+            .arg(&add0)
+            .arg(&add1)
+            .arg(&add2)
+            .arg(out);
+        // SAFETY: the argument list matches nvtl_preprocess's signature; every plane pointer
+        // covers the rows the checks above validated, and `out` holds the whole tensor.
+        unsafe { launch.launch(config) }.map_err(cuda)?;
+        Ok(())
+    }
+}
+
+/// The kernel's code for a pixel format (the `PixelFormat` declaration order).
+pub fn pixel_format_code(format: PixelFormat) -> i32 {
+    match format {
+        PixelFormat::Rgb => 0,
+        PixelFormat::Rgbx => 1,
+        PixelFormat::Bgr => 2,
+        PixelFormat::Bgrx => 3,
+        PixelFormat::Nv12 => 4,
+        PixelFormat::I420 => 5,
+        PixelFormat::Gray8 => 6,
+    }
+}
+
+/// `(mul, add per channel)`: the CPU path's `pixel * mul + add` with `add = -offset * mul`.
+pub fn affine(params: &PreprocessParams) -> (f32, [f32; 3]) {
+    let s = params.scale_factor;
+    (s, params.offsets.map(|o| -o * s))
+}
+
+/// [`check`] for a frame whose planes cannot be read from the host: strides, the ROI and sizes.
+fn device_check(
+    frame: &DeviceFrame,
+    roi: Rect,
+    params: &PreprocessParams,
+    out_len: usize,
+) -> Result<(usize, usize, usize, usize), PreprocessError> {
+    for plane in 0..frame.format.plane_count() {
+        let (row_bytes, _) = frame.format.plane_size(plane, frame.width, frame.height);
+        if frame.strides[plane] < row_bytes {
+            return Err(PreprocessError::StrideTooSmall {
+                plane,
+                stride: frame.strides[plane],
+                row_bytes,
+            });
+        }
+    }
+    check_geometry(frame.width, frame.height, roi, params, out_len)
+}
+
+fn transform(roi: Rect, (px, py, sw, sh): (usize, usize, usize, usize)) -> Transform {
+    Transform {
+        scale_x: sw as f32 / roi.width as f32,
+        scale_y: sh as f32 / roi.height as f32,
+        pad_x: px as f32,
+        pad_y: py as f32,
+        offset_x: roi.x as f32,
+        offset_y: roi.y as f32,
+    }
+}
