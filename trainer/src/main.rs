@@ -4,6 +4,7 @@ mod add_class;
 mod calibrate_cmd;
 mod commands;
 mod data_cmd;
+mod doctor;
 mod ds_config;
 mod prune_cmd;
 mod zoo;
@@ -51,6 +52,8 @@ enum Command {
     Prune(prune_cmd::PruneArgs),
     /// INT8: activation ranges from calibration images -> TensorRT calibration table + QDQ ONNX.
     Calibrate(calibrate_cmd::CalibrateArgs),
+    /// Which backends this build has and this machine can run (GPU, TensorRT, DeepStream).
+    Doctor,
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,5 +86,6 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::AddClass(args) => add_class::run(args, cli.quiet),
         Command::Prune(args) => prune_cmd::run(args, cli.quiet),
         Command::Calibrate(args) => calibrate_cmd::run(args, cli.quiet),
+        Command::Doctor => doctor::run(),
     }
 }

@@ -59,6 +59,14 @@ impl BackendKind {
         BackendKind::TensorRt,
     ];
 
+    /// The cargo features that build the backend.
+    pub fn build_hint(self) -> &'static str {
+        match self {
+            BackendKind::Cuda => "--features cuda for tract-cuda, or --features onnxruntime",
+            _ => "--features onnxruntime",
+        }
+    }
+
     /// Whether this build contains the backend.
     pub fn is_built(self) -> bool {
         match self {
@@ -128,7 +136,7 @@ pub enum BackendError {
     },
     #[error("inference failed: {0}")]
     Run(String),
-    #[error("backend '{0}' is not built into this nvtl (build with --features onnxruntime, or --features cuda for tract-cuda)")]
+    #[error("backend '{0}' is not built into this nvtl (build with {hint})", hint = .0.build_hint())]
     NotBuilt(BackendKind),
     #[error("backend '{backend}' is unavailable: {reason}")]
     Unavailable {
