@@ -8,9 +8,10 @@
 #   and for both: INT8 (trainer calibrate, percentile): QDQ accuracy and latency against FP32 in
 #   the element's CPU engine, and the latency ratio in onnxruntime (bench/int8_latency.py)
 # Usage: scripts/demo-prune.sh [digits|scene|all]   (default all)
-# Honours OUT (default ./out), NVTL_ASSETS, CARGO_TARGET_DIR, RATIOS (default "0.5 0.35 0.25"),
-# RETRAIN_EPOCHS (default 3), RETRAIN_LR (default: the spec's); NVTL_TRAINER (a trainer binary:
-# then nothing is built).
+# Honours OUT (default ./out), NVTL_ASSETS, CARGO_TARGET_DIR, RATIOS (default: digits
+# "0.5 0.35 0.25", scene "0.5 0.35"), RETRAIN_EPOCHS and RETRAIN_LR (default: digits 3 epochs at
+# the spec's lr; scene 14 epochs at 5e-4: a pruned detector needs more than fine-tuning's 1e-4);
+# NVTL_TRAINER (a trainer binary: then nothing is built).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,10 +21,6 @@ case "$what" in digits | scene | all) ;; *) sed -n '2,11p' "$0" | sed 's/^# \{0,
 
 root="${OUT:-$repo/out}"
 out="$root/prune"
-ratios="${RATIOS:-0.5 0.35 0.25}"
-epochs="${RETRAIN_EPOCHS:-3}"
-retrain_lr=()
-[ -z "${RETRAIN_LR:-}" ] || retrain_lr=(--set "train.lr=$RETRAIN_LR")
 mkdir -p "$out"
 results="$out/results.md"
 
@@ -37,16 +34,19 @@ fi
 note() { printf '%s\n' "$*" | tee -a "$results"; }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
-# prune_family NAME SPEC BASE_BUNDLE SET...: prune at every ratio, retrain, compare.
+# prune_family NAME SPEC BASE_BUNDLE RATIOS EPOCHS LR SET...: prune at every ratio, retrain
+# (LR "-" = the spec's), compare.
 prune_family() {
-  local name="$1" spec="$2" base="$3"
-  shift 3
-  local set=("$@") dir="$out/$name" compare=()
+  local name="$1" spec="$2" base="$3" ratios="$4" epochs="$5" lr="$6"
+  shift 6
+  local set=("$@") dir="$out/$name" compare=() retrain_lr=()
+  [ "$lr" = - ] || retrain_lr=(--set "train.lr=$lr")
   mkdir -p "$dir"
   for r in $ratios; do
     "$trainer" --quiet prune -m "$base" -o "$dir/p$r" --target-flops "$r" | tee "$dir/p$r.log" | sed -n 1p
     "$trainer" --quiet finetune --spec "$spec" "${set[@]}" --from "$dir/p$r" --teacher "$base" \
-      --set "train.epochs=$epochs" --set train.warmup_epochs=0 "${retrain_lr[@]}" \
+      --set "train.epochs=$epochs" --set train.warmup_epochs=0 --set train.early_stopping=6 \
+      "${retrain_lr[@]}" \
       --out "$dir/p$r-retrained" | tail -n 2
     compare+=(--compare "pruned $r=$dir/p$r" --compare "retrained $r=$dir/p$r-retrained/bundle")
   done
@@ -54,7 +54,7 @@ prune_family() {
   "$trainer" --quiet prune -m "$base" -o "$dir/p0.5-pg1" --target-flops 0.5 -pg 1 | sed -n 1p
   compare+=(--compare "pruned 0.5 pg1=$dir/p0.5-pg1")
   "$trainer" --quiet eval --spec "$spec" "${set[@]}" --model "$base" --out "$dir/eval" \
-    "${compare[@]}" | tail -n $((2 * $(wc -w <<<"$ratios") + 5)) | tee -a "$results"
+    --latency-runs 40 "${compare[@]}" | tail -n $((2 * $(wc -w <<<"$ratios") + 5)) | tee -a "$results"
   # INT8 of the unpruned model.
   "$trainer" --quiet calibrate -m "$base" -o "$dir/int8" --spec "$spec" "${set[@]}" \
     --method percentile --max-images 200 | tail -n 4 | tee -a "$results"
@@ -68,6 +68,7 @@ digits() {
   local base="$root/transfer/digits/bundle"
   [ -f "$base/config_infer.txt" ] || NVTL_TRAINER="$trainer" bash scripts/demo-transfer.sh digits
   prune_family digits configs/train/digits_mobilenet_v2.toml "$base" \
+    "${RATIOS:-0.5 0.35 0.25}" "${RETRAIN_EPOCHS:-3}" "${RETRAIN_LR:--}" \
     --set "dataset.train=\"$root/transfer/data/digits\""
 }
 
@@ -76,6 +77,7 @@ scene() {
   local base="$root/transfer/scene/bundle"
   [ -f "$base/config_infer.txt" ] || NVTL_TRAINER="$trainer" bash scripts/demo-transfer.sh scene
   prune_family scene configs/train/vtest_person_car_centernet.toml "$base" \
+    "${RATIOS:-0.5 0.35}" "${RETRAIN_EPOCHS:-14}" "${RETRAIN_LR:-5e-4}" \
     --set "dataset.train=\"$root/transfer/data/vtest/train\"" \
     --set "dataset.val=\"$root/transfer/data/vtest/val\""
 }
