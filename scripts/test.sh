@@ -67,7 +67,8 @@ if [ "$run_lint" = 1 ]; then
   cargo clippy --release --workspace --all-targets -- -D warnings
   cargo clippy --release -p nvtl-core -p gst-plugin-nvtl --features gst-plugin-nvtl/onnxruntime \
     --all-targets -- -D warnings
-  cargo clippy --release -p nvtl-core --features cuda --all-targets -- -D warnings
+  cargo clippy --release -p nvtl-core -p gst-plugin-nvtl --features gst-plugin-nvtl/cuda \
+    --all-targets -- -D warnings
 fi
 
 section "cargo test"
@@ -86,6 +87,7 @@ cargo test --release -p gst-plugin-nvtl --features onnxruntime --test onnxruntim
 # run above) checks the kernel source itself against the CPU path.
 section "cargo test (cuda, no GPU)"
 cargo test --release -p nvtl-core --features cuda --test cuda_missing 2>&1 | tee -a "$log_dir/cargo-test.log"
+cargo test --release -p gst-plugin-nvtl --features cuda --test nvmm 2>&1 | tee -a "$log_dir/cargo-test.log"
 
 meson_passed=0 meson_failed=0 meson_skipped=0
 if [ "$run_meson" = 1 ]; then

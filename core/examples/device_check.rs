@@ -13,8 +13,10 @@ use std::time::Instant;
 use nvtl_core::backend::{self, BackendKind, ModelSpec, Plan};
 use nvtl_core::config::InferConfig;
 use nvtl_core::engine::{Engine, InferResult};
-use nvtl_core::preprocess::cuda::{DeviceFrame, GpuPreprocessor};
-use nvtl_core::preprocess::{preprocess, FrameView, PixelFormat, PreprocessParams, Rect};
+use nvtl_core::preprocess::cuda::GpuPreprocessor;
+use nvtl_core::preprocess::{
+    preprocess, DeviceFrame, FrameView, PixelFormat, PreprocessParams, Rect,
+};
 use nvtl_core::tensor::Tensor;
 
 /// Largest |cpu - cuda| allowed, relative to the largest |cpu| of the output. cuDNN may run

@@ -31,7 +31,13 @@ pub enum EngineError {
     Preprocess(#[from] PreprocessError),
     #[error("decoding the outputs of {model} failed: {reason}")]
     Decode { model: String, reason: String },
+    #[error("GPU pre-processing failed: {0}")]
+    GpuPreprocess(String),
 }
+
+/// Writes one region's network input (see [`Engine::infer_prepared`]).
+pub type FillInput<'a> =
+    dyn FnMut(Rect, &PreprocessParams, &mut [f32]) -> Result<Transform, EngineError> + 'a;
 
 /// A detection in frame pixels, with its label.
 #[derive(Clone, Debug, PartialEq)]
@@ -283,6 +289,22 @@ impl Engine {
         frame: &FrameView,
         regions: &[Rect],
     ) -> Result<Vec<InferResult>, EngineError> {
+        self.infer_prepared(
+            (frame.width, frame.height),
+            regions,
+            &mut |region, params, out| Ok(preprocess::preprocess(frame, region, params, out)?),
+        )
+    }
+
+    /// [`Engine::infer_regions`] for a `width` x `height` frame the engine does not read itself
+    /// (one in GPU memory): `fill` writes a region's network input into `out` with `params` (the
+    /// contract of [`preprocess::preprocess`]) and returns its transform.
+    pub fn infer_prepared(
+        &mut self,
+        (width, height): (usize, usize),
+        regions: &[Rect],
+        fill: &mut FillInput<'_>,
+    ) -> Result<Vec<InferResult>, EngineError> {
         let mut results = Vec::with_capacity(regions.len());
         let slot_len = self.params.tensor_len();
         for chunk in regions.chunks(self.batch) {
@@ -290,7 +312,7 @@ impl Engine {
             let mut transforms = Vec::with_capacity(chunk.len());
             for (slot, region) in chunk.iter().enumerate() {
                 let out = &mut self.input.data[slot * slot_len..(slot + 1) * slot_len];
-                transforms.push(preprocess::preprocess(frame, *region, &self.params, out)?);
+                transforms.push(fill(*region, &self.params, out)?);
             }
             let preprocessed = Instant::now();
             let outputs = self.session.run(&self.input)?;
@@ -309,7 +331,7 @@ impl Engine {
                 &gathered
             };
             for (index, transform) in transforms.iter().enumerate() {
-                results.push(self.postprocess(selected, index, transform, frame)?);
+                results.push(self.postprocess(selected, index, transform, (width, height))?);
             }
             let done = Instant::now();
             self.times.inferences += 1;
@@ -327,7 +349,7 @@ impl Engine {
         selected: &[Tensor],
         batch_index: usize,
         transform: &Transform,
-        frame: &FrameView,
+        (width, height): (usize, usize),
     ) -> Result<InferResult, EngineError> {
         let Some(parser) = self.parser else {
             return Ok(InferResult::Raw);
@@ -356,7 +378,7 @@ impl Engine {
             Decoded::Detections(detections) => {
                 // nvinfer clusters in network pixels, then filters (ROI offsets, size limits,
                 // filter-out-class-ids) in frame pixels.
-                let (frame_width, frame_height) = (frame.width as f32, frame.height as f32);
+                let (frame_width, frame_height) = (width as f32, height as f32);
                 let in_frame = cluster(detections, config.cluster_mode, &config.class_attrs)
                     .into_iter()
                     .map(|d| Detection {

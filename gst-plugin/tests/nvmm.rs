@@ -176,7 +176,10 @@ fn batched_surfaces_give_per_frame_results() {
 }
 
 #[test]
-fn cuda_device_surfaces_post_a_clear_error() {
+fn cuda_device_surfaces_post_a_clear_error_without_a_gpu() {
+    if std::path::Path::new("/dev/nvidiactl").exists() {
+        return;
+    }
     init();
     let config = bundle(CENTERNET).config;
     let pipeline = gst::parse::launch(&format!(
@@ -200,8 +203,15 @@ fn cuda_device_surfaces_post_a_clear_error() {
     let result = wait_for_end(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     let text = result.expect_err("an error for device memory");
+    // Without the cuda feature device memory is refused; with it (and no GPU here) the GPU
+    // pre-processing that would read it cannot start.
+    let why = if cfg!(feature = "cuda") {
+        "need GPU pre-processing: CUDA is unavailable: libcuda"
+    } else {
+        "cuda feature"
+    };
     assert!(
-        text.contains("NVBUF_MEM_CUDA_DEVICE") && text.contains("cuda feature"),
+        text.contains("NVBUF_MEM_CUDA_DEVICE") && text.contains(why),
         "{text}"
     );
 }

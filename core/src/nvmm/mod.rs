@@ -9,8 +9,9 @@
 //!
 //! Host-readable memory types: `NVBUF_MEM_SYSTEM`, `NVBUF_MEM_CUDA_PINNED`,
 //! `NVBUF_MEM_CUDA_UNIFIED` (through `dataPtr` + plane offsets), and `NVBUF_MEM_SURFACE_ARRAY` /
-//! `NVBUF_MEM_HANDLE` once mapped (`mappedAddr.addr`). CUDA device memory needs the cuda feature
-//! (not built yet) and is refused with [`NvmmError::DeviceMemory`].
+//! `NVBUF_MEM_HANDLE` once mapped (`mappedAddr.addr`). `NVBUF_MEM_CUDA_DEVICE` frames come from
+//! [`read_surface`] as device plane pointers, which the cuda feature's GPU pre-processing reads
+//! in place; [`read_frames`] (CPU only) refuses them with [`NvmmError::DeviceMemory`].
 
 pub mod dsmeta;
 mod host;
@@ -22,7 +23,7 @@ use std::fmt;
 pub use host::{HostFrame, HostSurface};
 use layout::*;
 
-use crate::preprocess::{FrameView, PixelFormat};
+use crate::preprocess::{DeviceFrame, FrameView, PixelFormat};
 
 /// Environment variable that forces the `NvBufSurface` ABI (`ds6` or `ds8`).
 pub const ABI_ENV: &str = "NVTL_NVBUFSURFACE_ABI";
@@ -212,9 +213,10 @@ pub enum NvmmError {
     #[error("NvBufSurface: numFilled is {0} but surfaceList is null")]
     NoSurfaceList(u32),
     #[error(
-        "NvBufSurface frame {index}: {mem_type} is GPU memory; this nvtl has no cuda feature to \
-         read it (give nvtlinfer NVBUF_MEM_CUDA_PINNED/UNIFIED or system memory, e.g. \
-         nvvideoconvert nvbuf-memory-type=1 or 3)"
+        "NvBufSurface frame {index}: {mem_type} is GPU memory, which nvtl reads only as \
+         NVBUF_MEM_CUDA_DEVICE in a build with the cuda feature (give nvtlinfer \
+         NVBUF_MEM_CUDA_PINNED/UNIFIED or system memory, e.g. nvvideoconvert \
+         nvbuf-memory-type=1 or 3)"
     )]
     DeviceMemory { index: usize, mem_type: MemType },
     #[error(
@@ -272,8 +274,19 @@ pub fn choose_abi(size: usize, override_name: Option<&str>) -> Result<Abi, NvmmE
     Ok(abi)
 }
 
+/// One filled batch entry of a surface.
+#[derive(Clone, Debug)]
+pub enum SurfaceFrame<'a> {
+    /// Pixels the CPU reads.
+    Host(FrameView<'a>),
+    /// `NVBUF_MEM_CUDA_DEVICE` planes on the surface's GPU, for the GPU pre-processing of the
+    /// cuda feature.
+    Device(DeviceFrame),
+}
+
 /// Reads the NvBufSurface in `mapped` (an NVMM buffer's mapped memory) and returns its header
-/// and one frame per filled batch entry, in batch order.
+/// and one frame per filled batch entry, in batch order. CUDA device memory is an error
+/// ([`NvmmError::DeviceMemory`]); [`read_surface`] hands it out as [`SurfaceFrame::Device`].
 ///
 /// # Safety
 /// `mapped` must be an `NvBufSurface` of the detected ABI whose `surfaceList` holds `numFilled`
@@ -281,6 +294,29 @@ pub fn choose_abi(size: usize, override_name: Option<&str>) -> Result<Abi, NvmmE
 /// memory that stays readable and unchanged for `'a` with the sizes its plane parameters state.
 /// This is what a mapped GstBuffer from DeepStream's allocators guarantees while the map lives.
 pub unsafe fn read_frames(mapped: &[u8]) -> Result<(SurfaceInfo, Vec<FrameView<'_>>), NvmmError> {
+    let (info, frames) = read_surface(mapped)?;
+    let frames = frames
+        .into_iter()
+        .enumerate()
+        .map(|(index, frame)| match frame {
+            SurfaceFrame::Host(view) => Ok(view),
+            SurfaceFrame::Device(_) => Err(NvmmError::DeviceMemory {
+                index,
+                mem_type: info.mem_type,
+            }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((info, frames))
+}
+
+/// [`read_frames`], with frames in CUDA device memory given as their device plane pointers
+/// instead of refused.
+///
+/// # Safety
+/// As [`read_frames`]; device plane pointers are not dereferenced here.
+pub unsafe fn read_surface(
+    mapped: &[u8],
+) -> Result<(SurfaceInfo, Vec<SurfaceFrame<'_>>), NvmmError> {
     let abi = detect_abi(mapped.len())?;
     let base = mapped.as_ptr();
     let (info, list) = match abi {
@@ -390,7 +426,7 @@ unsafe fn frame<'a>(
     index: usize,
     mem_type: MemType,
     p: &Params,
-) -> Result<FrameView<'a>, NvmmError> {
+) -> Result<SurfaceFrame<'a>, NvmmError> {
     let invalid = |reason: String| NvmmError::Invalid { index, reason };
     if p.layout != 0 {
         return Err(NvmmError::BlockLinear { index });
@@ -408,8 +444,9 @@ unsafe fn frame<'a>(
         .iter()
         .enumerate()
         .all(|(i, _)| !p.mapped[i].is_null());
+    let device = mem_type == MemType::CudaDevice;
     let via_data_ptr = match mem_type {
-        m if m.data_ptr_is_host() => true,
+        m if m.data_ptr_is_host() || device => true,
         MemType::SurfaceArray | MemType::Handle | MemType::Default if mapped => false,
         MemType::SurfaceArray | MemType::Handle => {
             return Err(NvmmError::NotMapped { index, mem_type })
@@ -429,6 +466,8 @@ unsafe fn frame<'a>(
     }
     let mut planes = Vec::with_capacity(extents.len());
     let mut strides = Vec::with_capacity(extents.len());
+    let mut device_planes = [0u64; 3];
+    let mut device_strides = [0usize; 3];
     for (i, &(row_bytes, rows)) in extents.iter().enumerate() {
         let pitch = match (p.planes.pitch[i], i) {
             (0, 0) => p.pitch as usize,
@@ -448,20 +487,34 @@ unsafe fn frame<'a>(
                     p.data_size
                 )));
             }
-            (p.data_ptr as *const u8).add(offset)
+            (p.data_ptr as *const u8).wrapping_add(offset)
         } else {
             p.mapped[i] as *const u8
         };
-        planes.push(std::slice::from_raw_parts(start, len));
-        strides.push(pitch);
+        if device {
+            device_planes[i] = start as u64;
+            device_strides[i] = pitch;
+        } else {
+            planes.push(std::slice::from_raw_parts(start, len));
+            strides.push(pitch);
+        }
     }
-    Ok(FrameView {
+    if device {
+        return Ok(SurfaceFrame::Device(DeviceFrame {
+            format,
+            width,
+            height,
+            planes: device_planes,
+            strides: device_strides,
+        }));
+    }
+    Ok(SurfaceFrame::Host(FrameView {
         format,
         width,
         height,
         planes,
         strides,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -102,6 +102,49 @@ fn host_visible_memory_types_are_read_and_device_memory_is_refused() {
 }
 
 #[test]
+fn cuda_device_frames_come_out_as_device_plane_pointers() {
+    for abi in Abi::ALL {
+        let frames = vec![rgba_frame(3), nv12_frame()];
+        let surface = HostSurface::new(abi, MemType::CudaDevice, 2, frames, false);
+        let (info, out) = unsafe { read_surface(surface.as_ref()) }.unwrap();
+        assert_eq!(info.mem_type, MemType::CudaDevice);
+        assert_eq!(out.len(), 2);
+        for (built, read) in surface.frames().iter().zip(&out) {
+            let SurfaceFrame::Device(device) = read else {
+                panic!("{abi}: a CUDA device frame read as host memory")
+            };
+            let base = built.data.as_ptr() as u64;
+            let planes = built.offsets.len();
+            assert_eq!(
+                (device.format, device.width, device.height),
+                (built.format, built.width as usize, built.height as usize)
+            );
+            for i in 0..3 {
+                let (ptr, stride) = if i < planes {
+                    (base + built.offsets[i] as u64, built.pitches[i] as usize)
+                } else {
+                    (0, 0)
+                };
+                assert_eq!(
+                    (device.planes[i], device.strides[i]),
+                    (ptr, stride),
+                    "{abi} plane {i}"
+                );
+            }
+        }
+    }
+    // CUDA arrays are not linear memory: still refused.
+    let array = HostSurface::new(Abi::Ds8, MemType::CudaArray, 1, vec![nv12_frame()], false);
+    assert_eq!(
+        unsafe { read_surface(array.as_ref()) }.unwrap_err(),
+        NvmmError::DeviceMemory {
+            index: 0,
+            mem_type: MemType::CudaArray
+        }
+    );
+}
+
+#[test]
 fn surface_arrays_are_read_through_their_cpu_mapping_only() {
     let unmapped = HostSurface::new(
         Abi::Ds6,

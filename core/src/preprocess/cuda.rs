@@ -10,8 +10,8 @@ use cudarc::driver::{
 };
 
 use super::{
-    check, check_geometry, FrameView, PixelFormat, PreprocessError, PreprocessParams, Rect,
-    Transform,
+    check, check_geometry, DeviceFrame, FrameView, PixelFormat, PreprocessError, PreprocessParams,
+    Rect, Transform,
 };
 use crate::config::{ModelColorFormat, ScalingFilter, TensorOrder};
 
@@ -34,21 +34,13 @@ fn cuda(e: impl std::fmt::Display) -> GpuPreprocessError {
     GpuPreprocessError::Cuda(e.to_string())
 }
 
-/// Plane pointers and strides of a frame in device memory (CUDA device or unified memory of
-/// the context's GPU). The caller keeps the memory alive and unchanged during [`GpuPreprocessor::run_device`].
-#[derive(Clone, Copy, Debug)]
-pub struct DeviceFrame {
-    pub format: PixelFormat,
-    pub width: usize,
-    pub height: usize,
-    pub planes: [u64; 3],
-    pub strides: [usize; 3],
-}
-
 /// The compiled kernel on one GPU.
 pub struct GpuPreprocessor {
+    gpu_id: usize,
     stream: Arc<CudaStream>,
     function: CudaFunction,
+    /// The network input of [`GpuPreprocessor::run_device_to_host`], kept between frames.
+    scratch: Option<CudaSlice<f32>>,
 }
 
 impl GpuPreprocessor {
@@ -72,9 +64,39 @@ impl GpuPreprocessor {
         let module = context.load_module(ptx).map_err(cuda)?;
         let function = module.load_function("nvtl_preprocess").map_err(cuda)?;
         Ok(GpuPreprocessor {
+            gpu_id,
             stream: context.default_stream(),
             function,
+            scratch: None,
         })
+    }
+
+    /// The GPU this pre-processor runs on.
+    pub fn gpu_id(&self) -> usize {
+        self.gpu_id
+    }
+
+    /// Pre-processes a frame in device memory; only the network input comes back to `out`.
+    pub fn run_device_to_host(
+        &mut self,
+        frame: &DeviceFrame,
+        roi: Rect,
+        params: &PreprocessParams,
+        out: &mut [f32],
+    ) -> Result<Transform, GpuPreprocessError> {
+        let mut scratch = match self.scratch.take() {
+            Some(s) if s.len() == out.len() => s,
+            _ => self.stream.alloc_zeros::<f32>(out.len()).map_err(cuda)?,
+        };
+        let result = self
+            .run_device(frame, roi, params, &mut scratch)
+            .and_then(|t| {
+                self.stream.memcpy_dtoh(&scratch, out).map_err(cuda)?;
+                self.stream.synchronize().map_err(cuda)?;
+                Ok(t)
+            });
+        self.scratch = Some(scratch);
+        result
     }
 
     pub fn stream(&self) -> &Arc<CudaStream> {

@@ -33,6 +33,19 @@ pub struct FrameView<'a> {
     pub strides: Vec<usize>,
 }
 
+/// Plane pointers and strides of a frame in CUDA device memory (an `NVBUF_MEM_CUDA_DEVICE`
+/// surface, or planes uploaded by the caller): what the cuda feature's GPU pre-processing reads.
+/// Only the GPU dereferences the pointers; the owner keeps the memory alive while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceFrame {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    /// Device addresses of the planes (`format.plane_count()` of them; the rest 0).
+    pub planes: [u64; 3],
+    pub strides: [usize; 3],
+}
+
 /// A region of a frame in whole pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rect {

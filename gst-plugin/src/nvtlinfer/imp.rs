@@ -112,6 +112,9 @@ struct State {
     /// The caps carry `memory:NVMM`: buffers map to an NvBufSurface.
     nvmm: bool,
     frames: u64,
+    /// GPU pre-processing of NVBUF_MEM_CUDA_DEVICE surfaces, made on the first such frame.
+    #[cfg(feature = "cuda")]
+    gpu: Option<nvtl_core::preprocess::cuda::GpuPreprocessor>,
 }
 
 #[derive(Default)]
@@ -579,6 +582,8 @@ impl BaseTransformImpl for NvtlInfer {
                     info: None,
                     nvmm: false,
                     frames: 0,
+                    #[cfg(feature = "cuda")]
+                    gpu: None,
                 });
                 self.post_progress(
                     gst::ProgressType::Complete,
@@ -690,15 +695,19 @@ impl BaseTransformImpl for NvtlInfer {
             // SAFETY: the memory of a `memory:NVMM` buffer is an NvBufSurface whose planes stay
             // valid while the buffer is mapped; `frames` does not outlive `map`.
             let (surface, frames) =
-                unsafe { nvmm::read_frames(map.as_slice()) }.map_err(|err| {
+                unsafe { nvmm::read_surface(map.as_slice()) }.map_err(|err| {
                     gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
                     gst::FlowError::Error
                 })?;
             gst::trace!(CAT, imp = self, "{:?}", surface);
             let batched = surface.batch_size > 1;
-            for (index, view) in frames.iter().enumerate() {
+            for (index, frame) in frames.iter().enumerate() {
                 let batch_index = batched.then_some(index as u32);
-                let size = (view.width as u32, view.height as u32);
+                let (width, height) = match frame {
+                    nvmm::SurfaceFrame::Host(view) => (view.width, view.height),
+                    nvmm::SurfaceFrame::Device(device) => (device.width, device.height),
+                };
+                let size = (width as u32, height as u32);
                 let mut frame_upstream = upstream.clone();
                 if let (Some(ds_batch), ProcessMode::Secondary) =
                     (ds_batch.as_mut(), engine.config.process_mode)
@@ -710,7 +719,44 @@ impl BaseTransformImpl for NvtlInfer {
                     continue;
                 }
                 let regions: Vec<Rect> = targets.iter().map(|(_, r)| *r).collect();
-                let out = engine.infer_regions(view, &regions).map_err(infer_error)?;
+                let out = match frame {
+                    nvmm::SurfaceFrame::Host(view) => engine.infer_regions(view, &regions),
+                    #[cfg(feature = "cuda")]
+                    nvmm::SurfaceFrame::Device(device) => {
+                        let gpu_id = surface.gpu_id as usize;
+                        if state.gpu.as_ref().is_none_or(|g| g.gpu_id() != gpu_id) {
+                            let made = nvtl_core::preprocess::cuda::GpuPreprocessor::new(gpu_id)
+                                .map_err(|err| {
+                                    gst::element_imp_error!(
+                                        self,
+                                        gst::StreamError::Failed,
+                                        (
+                                            "{} frames need GPU pre-processing: {}",
+                                            surface.mem_type,
+                                            err
+                                        )
+                                    );
+                                    gst::FlowError::Error
+                                })?;
+                            state.gpu = Some(made);
+                        }
+                        let gpu = state.gpu.as_mut().ok_or(gst::FlowError::Error)?;
+                        engine.infer_prepared((width, height), &regions, &mut |roi, params, out| {
+                            gpu.run_device_to_host(device, roi, params, out)
+                                .map_err(|e| EngineError::GpuPreprocess(e.to_string()))
+                        })
+                    }
+                    #[cfg(not(feature = "cuda"))]
+                    nvmm::SurfaceFrame::Device(_) => {
+                        let err = nvmm::NvmmError::DeviceMemory {
+                            index,
+                            mem_type: surface.mem_type,
+                        };
+                        gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
+                        return Err(gst::FlowError::Error);
+                    }
+                }
+                .map_err(infer_error)?;
                 results.extend(
                     targets
                         .iter()
