@@ -41,6 +41,21 @@ dir = "$work/run"
 SPEC
 "$trainer" --quiet finetune --spec "$work/spec.toml"
 
+# `export --engine`: the bundle is written and loads; the TensorRT engine needs the onnxruntime
+# feature and TensorRT, so where they are missing the export fails naming what to build.
+rc=0
+"$trainer" --quiet export --spec "$work/spec.toml" --from "$work/run" --out "$work/exported" \
+  --engine >"$work/export.out" 2>"$work/export.err" || rc=$?
+if "$trainer" doctor | grep -q "tensorrt     usable"; then
+  [ "$rc" -eq 0 ] && grep -q "^engine: " "$work/export.out" || { cat "$work/export.err"; exit 1; }
+else
+  [ "$rc" -ne 0 ] || { echo "export --engine succeeded without TensorRT" >&2; exit 1; }
+  grep -q -e "--features onnxruntime" -e "TensorRT" "$work/export.err" || { cat "$work/export.err"; exit 1; }
+  [ -f "$work/exported/config_infer.txt" ] && [ -f "$work/exported/model.onnx" ] ||
+    { echo "export --engine lost the bundle" >&2; exit 1; }
+  echo "export --engine without TensorRT: $(grep -m1 error "$work/export.err")"
+fi
+
 # in_nvtlinfer NAME BUNDLE: trainer eval, then the same images through gst-launch-1.0 and
 # nvtlinfer with the bundle's config; every prediction must agree, accuracy above chance.
 in_nvtlinfer() {

@@ -295,6 +295,12 @@ pub struct ExportArgs {
     /// Bundle folder to write (default: <export.dir>/<export.name>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also build the TensorRT engine, through the element's tensorrt backend and engine cache,
+    /// where nvinfer looks for it (`model.onnx_b<N>_gpu<id>_<precision>.engine`, precision from
+    /// the config's network-mode; set it with the spec's export.nvinfer). Needs a trainer built
+    /// with --features onnxruntime and libonnxruntime with the TensorRT execution provider.
+    #[arg(long)]
+    engine: bool,
 }
 
 /// Exports the last checkpoint of a run as a bundle, with the spec's export.nvinfer keys.
@@ -334,7 +340,46 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     // The bundle must load in the element's engine.
     BundleRunner::open(&dest, 0).with_context(|| format!("checking {}", dest.display()))?;
     println!("{}", config.display());
+    if args.engine {
+        let engine = build_engine(&config)?;
+        println!("engine: {}", engine.display());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds (or finds current in the cache) the TensorRT engine of the bundle config at `config`
+/// the way nvtlinfer's `backend=tensorrt` does, and returns its path.
+fn build_engine(config_path: &Path) -> Result<PathBuf> {
+    use nvtl_core::backend::{engine_cache, BackendKind};
+    if !BackendKind::TensorRt.is_built() {
+        bail!(
+            "--engine builds the TensorRT engine through onnxruntime's TensorRT execution \
+             provider, which this trainer lacks: build it with `cargo build --release -p \
+             nvtl-trainer --features onnxruntime` (the bundle {} was written)",
+            config_path.display()
+        );
+    }
+    let config = InferConfig::from_file(config_path)?.config;
+    let (loaded, warnings) = nvtl_core::engine::Engine::load(config, BackendKind::TensorRt, 0)
+        .with_context(|| format!("building the TensorRT engine of {}", config_path.display()))?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let spec = loaded.plan().spec();
+    let engine = engine_cache::nvinfer_engine_path(
+        &spec.onnx_path,
+        spec.batch_size,
+        spec.gpu_id,
+        spec.precision,
+    );
+    if !engine.is_file() {
+        bail!(
+            "the tensorrt backend loaded {} but wrote no engine at {}",
+            spec.onnx_path.display(),
+            engine.display()
+        );
+    }
+    Ok(engine)
 }
 
 #[derive(Args)]
