@@ -46,7 +46,8 @@ SPEC
 rc=0
 "$trainer" --quiet export --spec "$work/spec.toml" --from "$work/run" --out "$work/exported" \
   --engine >"$work/export.out" 2>"$work/export.err" || rc=$?
-if "$trainer" doctor | grep -q "tensorrt     usable"; then
+doctor="$("$trainer" doctor)"
+if grep -q "tensorrt     usable" <<<"$doctor"; then
   [ "$rc" -eq 0 ] && grep -q "^engine: " "$work/export.out" || { cat "$work/export.err"; exit 1; }
 else
   [ "$rc" -ne 0 ] || { echo "export --engine succeeded without TensorRT" >&2; exit 1; }
