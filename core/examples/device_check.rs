@@ -166,6 +166,8 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
         &mut input.data,
     )
     .map_err(|e| e.to_string())?;
+    let (convs, on_gpu) = gpu_ops(&config)?;
+    println!("model {name}: {convs} convolutions in the graph, {on_gpu} ops rewritten to CUDA");
     let (cpu_out, cpu_ms) = timed_runs(cpu.as_ref(), &input, runs.min(20))?;
     let (cuda_out, cuda_ms) = timed_runs(cuda.as_ref(), &input, runs)?;
     let mut ok = true;
@@ -216,6 +218,36 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
         if pass { "PASS" } else { "FAIL" }
     );
     Ok(ok)
+}
+
+/// Convolutions in the decluttered graph (what the cuda backend hands tract-cuda) and the ops
+/// tract-cuda rewrites to CUDA kernels: fewer CUDA ops than convolutions means work left on the CPU.
+fn gpu_ops(config: &InferConfig) -> Result<(usize, usize), String> {
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_core::transform::ModelTransform;
+    let onnx = config.onnx_file.clone().ok_or("config without onnx-file")?;
+    let plan = load(config, BackendKind::Cpu)?;
+    let shape = plan.input().shape.clone();
+    let model = tract_onnx::onnx()
+        .model_for_path(&onnx)
+        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+        .and_then(|m| m.into_typed())
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| format!("{}: {e:#}", onnx.display()))?;
+    let convs = model
+        .nodes()
+        .iter()
+        .filter(|n| n.op().name().contains("Conv"))
+        .count();
+    let cuda = tract_cuda::CudaTransform
+        .transform_into(model)
+        .map_err(|e| format!("tract-cuda: {e:#}"))?;
+    let on_gpu = cuda
+        .nodes()
+        .iter()
+        .filter(|n| n.op().name().starts_with("Cuda"))
+        .count();
+    Ok((convs, on_gpu))
 }
 
 /// BT.601 limited-range NV12 of an RGBA photo (even size), for the YUV path of the kernel.

@@ -36,10 +36,20 @@ struct TractPlan {
     outputs: Vec<TensorInfo>,
 }
 
-/// The model of `spec` parsed, given its concrete input shape and optimised for tract: what the
-/// CPU plan runs and what tract-cuda rewrites for the GPU.
-pub(super) fn optimized_model(
+/// How far [`typed_model`] takes the graph.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lowering {
+    /// Optimised for tract's CPU kernels (what the CPU plan runs).
+    Cpu,
+    /// Decluttered only: the high-level ops (Conv, matmul) that tract-cuda maps to GPU kernels;
+    /// it optimises the rest itself.
+    Decluttered,
+}
+
+/// The model of `spec` parsed and given its concrete input shape, lowered as `lowering` says.
+pub(super) fn typed_model(
     spec: &ModelSpec,
+    lowering: Lowering,
 ) -> Result<(TypedModel, TensorInfo, Vec<TensorInfo>), BackendError> {
     let path = &spec.onnx_path;
     let prepare = |e: TractError| BackendError::Prepare {
@@ -56,7 +66,11 @@ pub(super) fn optimized_model(
         .model
         .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
         .map_err(prepare)?;
-    let typed: TypedModel = model.into_optimized().map_err(prepare)?;
+    let typed: TypedModel = match lowering {
+        Lowering::Cpu => model.into_optimized(),
+        Lowering::Decluttered => model.into_typed().and_then(TypedModel::into_decluttered),
+    }
+    .map_err(prepare)?;
     let outputs = output_infos(&typed).map_err(prepare)?;
     let input = TensorInfo {
         name: input_name,
@@ -71,7 +85,7 @@ impl TractPlan {
             path: spec.onnx_path.clone(),
             reason: format!("{e:#}"),
         };
-        let (typed, input, outputs) = optimized_model(spec)?;
+        let (typed, input, outputs) = typed_model(spec, Lowering::Cpu)?;
         let plan = TypedSimplePlan::new(typed).map_err(prepare)?;
         let threads = if spec.threads == 0 {
             std::thread::available_parallelism()

@@ -1,4 +1,4 @@
-//! The `cuda` backend: the CPU backend's optimised tract model rewritten by tract-cuda, which
+//! The `cuda` backend: the CPU backend's tract model, decluttered, rewritten by tract-cuda, which
 //! runs the ops it has kernels for on the GPU (through cudarc: libcuda, libcudart, libnvrtc,
 //! libcublas and libcudnn are loaded at run time) and the rest on the CPU. Any ONNX model the
 //! CPU backend runs, runs here.
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::{tvec, TValue, TractError};
 use tract_onnx::tract_core::runtime::{runtime_for_name, Runnable, State};
 
-use super::tract_cpu::{host_outputs, optimized_model};
+use super::tract_cpu::{host_outputs, typed_model, Lowering};
 use super::{Backend, BackendError, BackendKind, ModelSpec, Plan, Session, TensorInfo};
 use crate::tensor::Tensor;
 
@@ -49,7 +49,9 @@ impl Backend for TractCuda {
             .ok()
             .flatten()
             .ok_or_else(|| unavailable("tract-cuda is not linked into this build".into()))?;
-        let (typed, input, outputs) = optimized_model(spec)?;
+        // tract-cuda maps decluttered ops (Conv, matmul, ...) to GPU kernels; CPU-optimised
+        // ones (im2col + packed matmul) it would leave on the CPU.
+        let (typed, input, outputs) = typed_model(spec, Lowering::Decluttered)?;
         let runnable = runtime
             .prepare(typed)
             .map_err(|e: TractError| BackendError::Prepare {
