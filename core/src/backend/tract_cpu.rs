@@ -43,6 +43,7 @@ pub(super) enum Lowering {
     Cpu,
     /// Decluttered only: the high-level ops (Conv, matmul) that tract-cuda maps to GPU kernels;
     /// it optimises the rest itself.
+    #[cfg(feature = "cuda")]
     Decluttered,
 }
 
@@ -68,6 +69,7 @@ pub(super) fn typed_model(
         .map_err(prepare)?;
     let typed: TypedModel = match lowering {
         Lowering::Cpu => model.into_optimized(),
+        #[cfg(feature = "cuda")]
         Lowering::Decluttered => model.into_typed().and_then(TypedModel::into_decluttered),
     }
     .map_err(prepare)?;
