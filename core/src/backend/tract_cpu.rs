@@ -245,22 +245,29 @@ struct TractSession {
 
 impl Session for TractSession {
     fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, BackendError> {
-        if input.shape != self.input_shape {
-            return Err(BackendError::InputShape {
-                expected: self.input_shape.clone(),
-                got: input.shape.clone(),
-            });
-        }
-        let run_error = |e: TractError| BackendError::Run(format!("{e:#}"));
-        let tensor = tract_onnx::prelude::Tensor::from_shape(&input.shape, &input.data)
-            .map_err(run_error)?;
+        let tensor = tract_input(input, &self.input_shape)?;
         let state = &mut self.state;
         let outputs = multithread_tract_scope(self.executor.clone(), || {
             state.run(tvec![TValue::from(tensor)])
         })
-        .map_err(run_error)?;
+        .map_err(|e| BackendError::Run(format!("{e:#}")))?;
         host_outputs(outputs, &self.output_names)
     }
+}
+
+/// `input` as a tract tensor, if it has exactly the plan's input shape.
+pub(super) fn tract_input(
+    input: &Tensor,
+    expected: &[usize],
+) -> Result<tract_onnx::prelude::Tensor, BackendError> {
+    if input.shape != expected {
+        return Err(BackendError::InputShape {
+            expected: expected.to_vec(),
+            got: input.shape.clone(),
+        });
+    }
+    tract_onnx::prelude::Tensor::from_shape(&input.shape, &input.data)
+        .map_err(|e| BackendError::Run(format!("{e:#}")))
 }
 
 /// tract's output values as named f32 tensors.

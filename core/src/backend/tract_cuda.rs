@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::{tvec, TValue, TractError};
 use tract_onnx::tract_core::runtime::{runtime_for_name, Runnable, State};
 
-use super::tract_cpu::{host_outputs, typed_model, Lowering};
+use super::tract_cpu::{host_outputs, tract_input, typed_model, Lowering};
 use super::{Backend, BackendError, BackendKind, ModelSpec, Plan, Session, TensorInfo};
 use crate::tensor::Tensor;
 
@@ -112,19 +112,11 @@ struct CudaSession {
 
 impl Session for CudaSession {
     fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, BackendError> {
-        if input.shape != self.input_shape {
-            return Err(BackendError::InputShape {
-                expected: self.input_shape.clone(),
-                got: input.shape.clone(),
-            });
-        }
-        let run_error = |e: TractError| BackendError::Run(format!("tract-cuda: {e:#}"));
-        let tensor = tract_onnx::prelude::Tensor::from_shape(&input.shape, &input.data)
-            .map_err(run_error)?;
+        let tensor = tract_input(input, &self.input_shape)?;
         let outputs = self
             .state
             .run(tvec![TValue::from(tensor)])
-            .map_err(run_error)?;
+            .map_err(|e| BackendError::Run(format!("tract-cuda: {e:#}")))?;
         host_outputs(outputs, &self.output_names)
     }
 }
