@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nvtl_core::config::{ModelColorFormat, ScalingFilter, TensorOrder};
-use nvtl_core::preprocess::{preprocess, FrameView, PixelFormat, PreprocessParams, Rect};
+use nvtl_core::preprocess::{preprocess, PixelFormat, PreprocessParams, Rect};
+
+mod preprocess_util;
+use preprocess_util::{OwnedFrame, ALL_FORMATS};
 
 type KernelFn = unsafe extern "C" fn(
     *const u8,
@@ -84,49 +87,30 @@ fn host_kernel() -> libloading::Library {
     unsafe { libloading::Library::new(&lib) }.unwrap()
 }
 
-/// A frame with every byte of every plane pseudo-random and stride padding.
-struct OwnedFrame {
-    format: PixelFormat,
-    width: usize,
-    height: usize,
-    planes: Vec<Vec<u8>>,
-    strides: Vec<usize>,
-}
-
-impl OwnedFrame {
-    fn new(format: PixelFormat, width: usize, height: usize, seed: u32) -> Self {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 8) as u8
-        };
-        let mut planes = Vec::new();
-        let mut strides = Vec::new();
-        for plane in 0..format.plane_count() {
-            let (row_bytes, rows) = format.plane_size(plane, width, height);
-            let stride = row_bytes + 5;
-            planes.push((0..stride * rows).map(|_| next()).collect());
-            strides.push(stride);
-        }
-        OwnedFrame {
-            format,
-            width,
-            height,
-            planes,
-            strides,
-        }
+/// A frame with every byte of every plane (stride padding included) pseudo-random, so chroma
+/// is independent of luma.
+fn random_frame(format: PixelFormat, width: usize, height: usize, seed: u32) -> OwnedFrame {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state >> 8) as u8
+    };
+    let mut planes = Vec::new();
+    let mut strides = Vec::new();
+    for plane in 0..format.plane_count() {
+        let (row_bytes, rows) = format.plane_size(plane, width, height);
+        let stride = row_bytes + 5;
+        planes.push((0..stride * rows).map(|_| next()).collect());
+        strides.push(stride);
     }
-
-    fn view(&self) -> FrameView<'_> {
-        FrameView {
-            format: self.format,
-            width: self.width,
-            height: self.height,
-            planes: self.planes.iter().map(Vec::as_slice).collect(),
-            strides: self.strides.clone(),
-        }
+    OwnedFrame {
+        format,
+        width,
+        height,
+        planes,
+        strides,
     }
 }
 
@@ -144,17 +128,8 @@ fn run_host(
     let mut out = vec![f32::NAN; params.tensor_len()];
     let plane = |i: usize| frame.planes.get(i).map_or(std::ptr::null(), |p| p.as_ptr());
     let stride = |i: usize| frame.strides.get(i).copied().unwrap_or(0) as i32;
-    let format = match frame.format {
-        PixelFormat::Rgb => 0,
-        PixelFormat::Rgbx => 1,
-        PixelFormat::Bgr => 2,
-        PixelFormat::Bgrx => 3,
-        PixelFormat::Nv12 => 4,
-        PixelFormat::I420 => 5,
-        PixelFormat::Gray8 => 6,
-    };
-    let s = params.scale_factor;
-    let adds = params.offsets.map(|o| -o * s);
+    let format = frame.format.kernel_code();
+    let (s, adds) = params.affine();
     for y in 0..params.network_height as u32 {
         for x in 0..params.network_width as u32 {
             // SAFETY: pointers cover the planes and the output tensor the kernel indexes.
@@ -196,24 +171,15 @@ fn run_host(
 #[test]
 fn host_compiled_kernel_equals_the_cpu_path() {
     let lib = host_kernel();
-    let formats = [
-        PixelFormat::Rgb,
-        PixelFormat::Rgbx,
-        PixelFormat::Bgr,
-        PixelFormat::Bgrx,
-        PixelFormat::Nv12,
-        PixelFormat::I420,
-        PixelFormat::Gray8,
-    ];
     let colors = [
         ModelColorFormat::Rgb,
         ModelColorFormat::Bgr,
         ModelColorFormat::Gray,
     ];
     let mut cases = 0;
-    for (fi, &format) in formats.iter().enumerate() {
+    for (fi, &format) in ALL_FORMATS.iter().enumerate() {
         // Odd sizes: chroma planes round up, the last column/row has its own chroma sample.
-        let frame = OwnedFrame::new(format, 37, 29, fi as u32 + 1);
+        let frame = random_frame(format, 37, 29, fi as u32 + 1);
         for &color in &colors {
             for filter in [ScalingFilter::Nearest, ScalingFilter::Bilinear] {
                 for order in [TensorOrder::Nchw, TensorOrder::Nhwc] {

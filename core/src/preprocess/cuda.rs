@@ -10,10 +10,9 @@ use cudarc::driver::{
 };
 
 use super::{
-    check, check_geometry, DeviceFrame, FrameView, PixelFormat, PreprocessError, PreprocessParams,
-    Rect, Transform,
+    check, check_geometry, DeviceFrame, FrameView, PreprocessError, PreprocessParams, Rect,
+    Transform,
 };
-use crate::config::{ModelColorFormat, ScalingFilter, TensorOrder};
 
 /// The kernel's source; `core/tests/preprocess_cuda_source.rs` runs it on the host.
 pub const KERNEL_SOURCE: &str = include_str!("preprocess.cu");
@@ -140,7 +139,7 @@ impl GpuPreprocessor {
         drop(guards);
         self.stream.memcpy_dtoh(&tensor, out).map_err(cuda)?;
         self.stream.synchronize().map_err(cuda)?;
-        Ok(transform(roi, placement))
+        Ok(Transform::of_placement(roi, placement))
     }
 
     /// Pre-processes a frame already in device memory into `out` (device memory).
@@ -158,7 +157,7 @@ impl GpuPreprocessor {
         }
         let placement = device_check(frame, roi, params, out.len())?;
         self.launch(frame, roi, params, placement, out)?;
-        Ok(transform(roi, placement))
+        Ok(Transform::of_placement(roi, placement))
     }
 
     fn launch(
@@ -170,27 +169,18 @@ impl GpuPreprocessor {
         out: &mut CudaSlice<f32>,
     ) -> Result<(), GpuPreprocessError> {
         let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-        let format = pixel_format_code(frame.format);
+        let format = frame.format.kernel_code();
         let [s0, s1, s2] = frame.strides.map(int);
         let [p0, p1, p2] = frame.planes;
         let (roi_x, roi_y, roi_w, roi_h) =
             (int(roi.x), int(roi.y), int(roi.width), int(roi.height));
         let (px, py, sw, sh) = (int(px), int(py), int(sw), int(sh));
         let (nw, nh) = (int(params.network_width), int(params.network_height));
-        let color = match params.color_format {
-            ModelColorFormat::Rgb => 0i32,
-            ModelColorFormat::Bgr => 1,
-            ModelColorFormat::Gray => 2,
-        };
-        let filter = match params.filter {
-            ScalingFilter::Nearest => 0i32,
-            ScalingFilter::Bilinear => 1,
-        };
-        let order = match params.order {
-            TensorOrder::Nchw => 0i32,
-            TensorOrder::Nhwc => 1,
-        };
-        let (mul, adds) = affine(params);
+        // preprocess.cu takes the config enums' own values (nvinfer's).
+        let color = params.color_format as i32;
+        let filter = params.filter as i32;
+        let order = params.order as i32;
+        let (mul, adds) = params.affine();
         let [add0, add1, add2] = adds;
         let config = LaunchConfig {
             grid_dim: (
@@ -235,25 +225,6 @@ impl GpuPreprocessor {
     }
 }
 
-/// The kernel's code for a pixel format (the `PixelFormat` declaration order).
-pub fn pixel_format_code(format: PixelFormat) -> i32 {
-    match format {
-        PixelFormat::Rgb => 0,
-        PixelFormat::Rgbx => 1,
-        PixelFormat::Bgr => 2,
-        PixelFormat::Bgrx => 3,
-        PixelFormat::Nv12 => 4,
-        PixelFormat::I420 => 5,
-        PixelFormat::Gray8 => 6,
-    }
-}
-
-/// `(mul, add per channel)`: the CPU path's `pixel * mul + add` with `add = -offset * mul`.
-pub fn affine(params: &PreprocessParams) -> (f32, [f32; 3]) {
-    let s = params.scale_factor;
-    (s, params.offsets.map(|o| -o * s))
-}
-
 /// [`check`] for a frame whose planes cannot be read from the host: strides, the ROI and sizes.
 fn device_check(
     frame: &DeviceFrame,
@@ -272,15 +243,4 @@ fn device_check(
         }
     }
     check_geometry(frame.width, frame.height, roi, params, out_len)
-}
-
-fn transform(roi: Rect, (px, py, sw, sh): (usize, usize, usize, usize)) -> Transform {
-    Transform {
-        scale_x: sw as f32 / roi.width as f32,
-        scale_y: sh as f32 / roi.height as f32,
-        pad_x: px as f32,
-        pad_y: py as f32,
-        offset_x: roi.x as f32,
-        offset_y: roi.y as f32,
-    }
 }

@@ -101,8 +101,7 @@ pub(super) fn run(
     (px, py, sw, sh): (usize, usize, usize, usize),
     out: &mut [f32],
 ) {
-    let s = params.scale_factor;
-    let o = params.offsets;
+    let (mul, add) = params.affine();
     let layout = Layout {
         nw: params.network_width,
         nh: params.network_height,
@@ -111,7 +110,7 @@ pub(super) fn run(
         sw,
         sh,
         nchw: params.order == TensorOrder::Nchw,
-        affine: [(s, -o[0] * s), (s, -o[1] * s), (s, -o[2] * s)],
+        affine: [(mul, add[0]), (mul, add[1]), (mul, add[2])],
     };
     // Byte positions of R, G, B within a packed pixel.
     let rgb_pos = match frame.format {

@@ -160,6 +160,19 @@ impl PixelFormat {
         }
     }
 
+    /// The code of this format in the GPU kernel `preprocess.cu` (declaration order).
+    pub fn kernel_code(self) -> i32 {
+        match self {
+            PixelFormat::Rgb => 0,
+            PixelFormat::Rgbx => 1,
+            PixelFormat::Bgr => 2,
+            PixelFormat::Bgrx => 3,
+            PixelFormat::Nv12 => 4,
+            PixelFormat::I420 => 5,
+            PixelFormat::Gray8 => 6,
+        }
+    }
+
     /// `(bytes per row, rows)` of plane `plane` for a `width` x `height` frame. Chroma planes of
     /// NV12/I420 are `ceil(width/2)` x `ceil(height/2)` samples.
     pub fn plane_size(self, plane: usize, width: usize, height: usize) -> (usize, usize) {
@@ -236,6 +249,13 @@ impl FrameView<'_> {
 }
 
 impl PreprocessParams {
+    /// Normalisation as `pixel * mul + add[channel]`: `(net-scale-factor, -offset * mul)`, the
+    /// form both the CPU and the GPU kernels compute.
+    pub fn affine(&self) -> (f32, [f32; 3]) {
+        let s = self.scale_factor;
+        (s, self.offsets.map(|o| -o * s))
+    }
+
     /// Channels of the network input: 1 for `model-color-format=2` (GRAY), else 3.
     pub fn channels(&self) -> usize {
         match self.color_format {
@@ -280,6 +300,19 @@ impl PreprocessParams {
 }
 
 impl Transform {
+    /// The transform of `roi` scaled into `(x, y, width, height)` of the network input (a
+    /// [`PreprocessParams::placement`]).
+    pub(crate) fn of_placement(roi: Rect, (px, py, sw, sh): (usize, usize, usize, usize)) -> Self {
+        Transform {
+            scale_x: sw as f32 / roi.width as f32,
+            scale_y: sh as f32 / roi.height as f32,
+            pad_x: px as f32,
+            pad_y: py as f32,
+            offset_x: roi.x as f32,
+            offset_y: roi.y as f32,
+        }
+    }
+
     /// No scaling, padding or offset.
     pub fn identity() -> Self {
         Transform {
@@ -384,14 +417,7 @@ pub fn preprocess(
     params: &PreprocessParams,
     out: &mut [f32],
 ) -> Result<Transform, PreprocessError> {
-    let (px, py, sw, sh) = check(frame, roi, params, out.len())?;
-    kernel::run(frame, roi, params, (px, py, sw, sh), out);
-    Ok(Transform {
-        scale_x: sw as f32 / roi.width as f32,
-        scale_y: sh as f32 / roi.height as f32,
-        pad_x: px as f32,
-        pad_y: py as f32,
-        offset_x: roi.x as f32,
-        offset_y: roi.y as f32,
-    })
+    let placement = check(frame, roi, params, out.len())?;
+    kernel::run(frame, roi, params, placement, out);
+    Ok(Transform::of_placement(roi, placement))
 }

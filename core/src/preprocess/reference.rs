@@ -111,12 +111,5 @@ pub fn preprocess_naive(
             }
         }
     }
-    Ok(Transform {
-        scale_x: sw as f32 / roi.width as f32,
-        scale_y: sh as f32 / roi.height as f32,
-        pad_x: px as f32,
-        pad_y: py as f32,
-        offset_x: roi.x as f32,
-        offset_y: roi.y as f32,
-    })
+    Ok(Transform::of_placement(roi, (px, py, sw, sh)))
 }
