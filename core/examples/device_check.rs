@@ -14,9 +14,7 @@ use nvtl_core::backend::{self, BackendKind, ModelSpec, Plan};
 use nvtl_core::config::InferConfig;
 use nvtl_core::engine::{Engine, InferResult};
 use nvtl_core::preprocess::cuda::GpuPreprocessor;
-use nvtl_core::preprocess::{
-    preprocess, DeviceFrame, FrameView, PixelFormat, PreprocessParams, Rect,
-};
+use nvtl_core::preprocess::{preprocess, FrameView, PixelFormat, PreprocessParams, Rect};
 use nvtl_core::tensor::Tensor;
 
 /// Largest |cpu - cuda| allowed, relative to the largest |cpu| of the output. cuDNN may run
@@ -312,42 +310,21 @@ fn compare_preprocessing(
                 .map_err(|e| e.to_string())?;
             // Kernel time on a frame already on the GPU (the NVMM CUDA-memory case).
             let stream = gpu.stream();
-            let uploads: Vec<_> = frame
-                .planes
-                .iter()
-                .map(|p| stream.clone_htod(*p).map_err(|e| e.to_string()))
-                .collect::<Result<_, _>>()?;
+            let uploaded = gpu.upload(frame).map_err(|e| e.to_string())?;
+            let device_frame = uploaded.frame();
             let mut device_out = stream
                 .alloc_zeros::<f32>(params.tensor_len())
                 .map_err(|e| e.to_string())?;
-            let mut planes = [0u64; 3];
-            let mut strides = [0usize; 3];
-            let guards: Vec<_> = uploads
-                .iter()
-                .map(|u| cudarc::driver::DevicePtr::device_ptr(u, stream))
-                .collect();
-            for (i, (ptr, _)) in guards.iter().enumerate() {
-                planes[i] = *ptr;
-                strides[i] = frame.strides[i];
-            }
-            let device_frame = DeviceFrame {
-                format: frame.format,
-                width: frame.width,
-                height: frame.height,
-                planes,
-                strides,
-            };
-            gpu.run_device(&device_frame, roi, &params, &mut device_out)
+            gpu.run_device(device_frame, roi, &params, &mut device_out)
                 .map_err(|e| e.to_string())?;
             stream.synchronize().map_err(|e| e.to_string())?;
             let start = Instant::now();
             for _ in 0..runs {
-                gpu.run_device(&device_frame, roi, &params, &mut device_out)
+                gpu.run_device(device_frame, roi, &params, &mut device_out)
                     .map_err(|e| e.to_string())?;
             }
             stream.synchronize().map_err(|e| e.to_string())?;
             let gpu_ms = start.elapsed().as_secs_f64() * 1e3 / runs as f64;
-            drop(guards);
             let device_path = stream.clone_dtoh(&device_out).map_err(|e| e.to_string())?;
             for (label, got) in [("host frame", &host_path), ("device frame", &device_path)] {
                 let diff = cpu

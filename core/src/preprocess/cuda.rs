@@ -33,6 +33,19 @@ fn cuda(e: impl std::fmt::Display) -> GpuPreprocessError {
     GpuPreprocessError::Cuda(e.to_string())
 }
 
+/// A host frame's planes in GPU memory (freed with it), as [`GpuPreprocessor::run_device`] reads
+/// them.
+pub struct UploadedFrame {
+    _planes: Vec<CudaSlice<u8>>,
+    frame: DeviceFrame,
+}
+
+impl UploadedFrame {
+    pub fn frame(&self) -> &DeviceFrame {
+        &self.frame
+    }
+}
+
 /// The compiled kernel on one GPU.
 pub struct GpuPreprocessor {
     gpu_id: usize,
@@ -102,6 +115,34 @@ impl GpuPreprocessor {
         &self.stream
     }
 
+    /// Copies a host frame's planes to the GPU.
+    pub fn upload(&self, frame: &FrameView) -> Result<UploadedFrame, GpuPreprocessError> {
+        frame.validate()?;
+        let planes: Vec<CudaSlice<u8>> = frame
+            .planes
+            .iter()
+            .map(|p| self.stream.clone_htod(*p))
+            .collect::<Result<_, _>>()
+            .map_err(cuda)?;
+        let mut device = DeviceFrame {
+            format: frame.format,
+            width: frame.width,
+            height: frame.height,
+            planes: [0; 3],
+            strides: [0; 3],
+        };
+        for (i, plane) in planes.iter().enumerate() {
+            // Everything runs on this one stream, which orders the kernels after the copies.
+            let (ptr, _sync) = cudarc::driver::DevicePtr::device_ptr(plane, &self.stream);
+            device.planes[i] = ptr;
+            device.strides[i] = frame.strides[i];
+        }
+        Ok(UploadedFrame {
+            _planes: planes,
+            frame: device,
+        })
+    }
+
     /// Pre-processes a frame in host memory: its planes are uploaded, the tensor comes back.
     pub fn run_host(
         &self,
@@ -111,32 +152,9 @@ impl GpuPreprocessor {
         out: &mut [f32],
     ) -> Result<Transform, GpuPreprocessError> {
         let placement = check(frame, roi, params, out.len())?;
-        let uploads: Vec<CudaSlice<u8>> = frame
-            .planes
-            .iter()
-            .map(|p| self.stream.clone_htod(*p))
-            .collect::<Result<_, _>>()
-            .map_err(cuda)?;
+        let uploaded = self.upload(frame)?;
         let mut tensor = self.stream.alloc_zeros::<f32>(out.len()).map_err(cuda)?;
-        let mut planes = [0u64; 3];
-        let mut strides = [0usize; 3];
-        let guards: Vec<_> = uploads
-            .iter()
-            .map(|u| cudarc::driver::DevicePtr::device_ptr(u, &self.stream))
-            .collect();
-        for (i, (ptr, _)) in guards.iter().enumerate() {
-            planes[i] = *ptr;
-            strides[i] = frame.strides[i];
-        }
-        let device = DeviceFrame {
-            format: frame.format,
-            width: frame.width,
-            height: frame.height,
-            planes,
-            strides,
-        };
-        self.launch(&device, roi, params, placement, &mut tensor)?;
-        drop(guards);
+        self.launch(uploaded.frame(), roi, params, placement, &mut tensor)?;
         self.stream.memcpy_dtoh(&tensor, out).map_err(cuda)?;
         self.stream.synchronize().map_err(cuda)?;
         Ok(Transform::of_placement(roi, placement))
