@@ -210,14 +210,8 @@ pub fn run(args: CalibrateArgs, quiet: bool) -> Result<ExitCode> {
             ("fp32", source.bundle.as_path()),
             ("int8 qdq", qdq_dir.as_path()),
         ];
-        let mut rows = crate::prune_cmd::models_stats(&models, args.threads, 10)?;
-        for (stats, (_, dir)) in rows.iter_mut().zip(models) {
-            stats.accuracy = Some(
-                validate::validate(dir, val, spec.model.task, &spec.eval, quiet)
-                    .with_context(|| format!("evaluating {}", dir.display()))?
-                    .metric,
-            );
-        }
+        let rows =
+            crate::prune_cmd::models_stats(&models, (args.threads, 10), Some((spec, val)), quiet)?;
         let report =
             nvtl_trainer::prune::report::model_table(&rows, validate::metric_name(spec.model.task));
         print!("{report}");

@@ -152,14 +152,7 @@ fn compare_models(
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_path()))
         .collect();
-    let mut rows = crate::prune_cmd::models_stats(&named, threads, runs)?;
-    for (stats, (_, bundle)) in rows.iter_mut().zip(models) {
-        stats.accuracy = Some(
-            validate::validate(bundle, val, spec.model.task, &spec.eval, quiet)
-                .with_context(|| format!("evaluating {}", bundle.display()))?
-                .metric,
-        );
-    }
+    let rows = crate::prune_cmd::models_stats(&named, (threads, runs), Some((spec, val)), quiet)?;
     let metric = validate::metric_name(spec.model.task);
     let table = nvtl_trainer::prune::report::model_table(&rows, metric);
     print!("{table}");

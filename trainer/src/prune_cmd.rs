@@ -181,16 +181,12 @@ pub fn run(args: PruneArgs, quiet: bool) -> Result<ExitCode> {
         ("unpruned", source.bundle.as_path()),
         ("pruned", out.as_path()),
     ];
-    let mut rows_stats = models_stats(&models, args.threads, args.latency_runs)?;
-    if let Some((spec, val)) = &validation {
-        for (stats, (_, dir)) in rows_stats.iter_mut().zip(models) {
-            stats.accuracy = Some(
-                validate::validate(dir, val, spec.model.task, &spec.eval, quiet)
-                    .with_context(|| format!("evaluating {}", dir.display()))?
-                    .metric,
-            );
-        }
-    }
+    let rows_stats = models_stats(
+        &models,
+        (args.threads, args.latency_runs),
+        validation.as_ref().map(|(spec, val)| (spec, val)),
+        quiet,
+    )?;
     let metric = validation
         .as_ref()
         .map_or("accuracy", |(s, _)| validate::metric_name(s.model.task));
@@ -215,12 +211,13 @@ pub fn run(args: PruneArgs, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Size, FLOPs and CPU latency of named bundles (accuracy left to the caller). The latencies are
-/// measured in turns, so their ratios are steady on a busy machine.
+/// Size, FLOPs and CPU latency of named bundles, and with `validation` their metric on its
+/// images. The latencies are measured in turns, so their ratios are steady on a busy machine.
 pub fn models_stats(
     models: &[(&str, &Path)],
-    threads: usize,
-    runs: usize,
+    (threads, runs): (usize, usize),
+    validation: Option<(&Spec, &data::Dataset)>,
+    quiet: bool,
 ) -> Result<Vec<ModelStats>> {
     let mut stats = Vec::with_capacity(models.len());
     for (name, bundle) in models {
@@ -248,6 +245,15 @@ pub fn models_stats(
         .zip(report::latencies_ms(&bundles, threads, runs)?)
     {
         s.latency_ms = ms;
+    }
+    if let Some((spec, val)) = validation {
+        for (s, (_, bundle)) in stats.iter_mut().zip(models) {
+            s.accuracy = Some(
+                validate::validate(bundle, val, spec.model.task, &spec.eval, quiet)
+                    .with_context(|| format!("evaluating {}", bundle.display()))?
+                    .metric,
+            );
+        }
     }
     Ok(stats)
 }

@@ -238,19 +238,11 @@ pub fn model_params(proto: &ModelProto) -> usize {
     })
 }
 
-/// Median milliseconds per frame of `bundle` on the element's CPU engine with `threads`
-/// threads (0 = every core), on a synthetic 640x480 frame, after one warm-up run.
-pub fn latency_ms(
-    bundle: &Path,
-    threads: usize,
-    runs: usize,
-) -> Result<f64, crate::runner::RunError> {
-    Ok(latencies_ms(&[bundle], threads, runs)?[0])
-}
-
-/// [`latency_ms`] of several bundles, measured in turns (one run of each model per round, the
-/// first model rotating), so that a machine that slows down or speeds up during the measurement
-/// shifts every model alike and the ratios between them hold.
+/// Median milliseconds per frame of each bundle on the element's CPU engine with `threads`
+/// threads (0 = every core), on a synthetic 640x480 frame after one warm-up run; measured in
+/// turns (one run of each model per round, the first model rotating), so that a machine that
+/// slows down or speeds up during the measurement shifts every model alike and the ratios
+/// between them hold.
 pub fn latencies_ms(
     bundles: &[&Path],
     threads: usize,
