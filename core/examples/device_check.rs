@@ -164,7 +164,7 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
         &mut input.data,
     )
     .map_err(|e| e.to_string())?;
-    let (convs, on_gpu) = gpu_ops(&config)?;
+    let (convs, on_gpu) = gpu_ops(&config, &cpu.input().shape)?;
     println!("model {name}: {convs} convolutions in the graph, {on_gpu} ops rewritten to CUDA");
     let (cpu_out, cpu_ms) = timed_runs(cpu.as_ref(), &input, runs.min(20))?;
     let (cuda_out, cuda_ms) = timed_runs(cuda.as_ref(), &input, runs)?;
@@ -220,12 +220,10 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
 
 /// Convolutions in the decluttered graph (what the cuda backend hands tract-cuda) and the ops
 /// tract-cuda rewrites to CUDA kernels: fewer CUDA ops than convolutions means work left on the CPU.
-fn gpu_ops(config: &InferConfig) -> Result<(usize, usize), String> {
+fn gpu_ops(config: &InferConfig, shape: &[usize]) -> Result<(usize, usize), String> {
     use tract_onnx::prelude::*;
     use tract_onnx::tract_core::transform::ModelTransform;
     let onnx = config.onnx_file.clone().ok_or("config without onnx-file")?;
-    let plan = load(config, BackendKind::Cpu)?;
-    let shape = plan.input().shape.clone();
     let model = tract_onnx::onnx()
         .model_for_path(&onnx)
         .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
