@@ -1,7 +1,9 @@
 //! The GPU half of scripts/device-check.sh: on a machine with an NVIDIA GPU, runs every zoo
 //! bundle under `--zoo` on the cpu backend (tract) and the cuda backend (tract-cuda) on the same
-//! pre-processed photo and compares their outputs; times both; and compares the NVRTC
-//! pre-processing kernel with the CPU pre-processing on the same photo as RGBx and NV12.
+//! pre-processed photo and compares their outputs; times both; runs the element's path on the CPU,
+//! on cuda, and on cuda with the frame and the network input in GPU memory, and compares what
+//! each decodes; and compares the NVRTC pre-processing kernel with the CPU pre-processing on the
+//! same photo as RGBx and NV12.
 //! Prints one line per check and exits 1 when any output is outside its tolerance.
 //!
 //! Usage: device_check --zoo DIR --image PHOTO [--runs N]
@@ -12,7 +14,7 @@ use std::time::Instant;
 
 use nvtl_core::backend::{self, BackendKind, ModelSpec, Plan};
 use nvtl_core::config::InferConfig;
-use nvtl_core::engine::{Engine, InferResult};
+use nvtl_core::engine::{Engine, EngineError, InferResult};
 use nvtl_core::preprocess::cuda::GpuPreprocessor;
 use nvtl_core::preprocess::{preprocess, FrameView, PixelFormat, PreprocessParams, Rect};
 use nvtl_core::tensor::Tensor;
@@ -192,27 +194,76 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
         1e3 / cuda_ms,
         cpu_ms / cuda_ms
     );
-    // The whole element path (pre-processing, inference, decoding) on both backends: the
-    // number of objects or attributes decoded.
-    let decode = |kind| -> Result<usize, String> {
+    // The whole element path (pre-processing, inference, decoding): the number of objects or
+    // attributes decoded and frames per second, on the CPU; on cuda from a host frame; and on
+    // cuda from a frame in GPU memory whose network input the kernel writes straight into the
+    // model's device input (nvtlinfer's path for NVMM in CUDA memory).
+    let gpu = GpuPreprocessor::new(0).map_err(|e| e.to_string())?;
+    let uploaded = gpu.upload(&frame).map_err(|e| e.to_string())?;
+    let regions = [Rect::full(frame.width, frame.height)];
+    let paths = [
+        ("cpu", BackendKind::Cpu, false),
+        ("cuda, host frame", BackendKind::Cuda, false),
+        ("cuda, frame and input on the GPU", BackendKind::Cuda, true),
+    ];
+    let mut counts = Vec::new();
+    for (label, kind, on_device) in paths {
         let (mut engine, _) = Engine::load(config.clone(), kind, 0).map_err(|e| e.to_string())?;
-        let results = engine
-            .infer_regions(&frame, &[Rect::full(frame.width, frame.height)])
-            .map_err(|e| e.to_string())?;
-        Ok(results
+        if on_device && engine.device_input_gpu() != Some(0) {
+            println!("model {name}: the cuda engine takes no device input FAIL");
+            ok = false;
+            continue;
+        }
+        let infer = |engine: &mut Engine| {
+            if on_device {
+                engine.infer_on_device(
+                    (frame.width, frame.height),
+                    &regions,
+                    &mut |roi, params, stream, out| {
+                        // SAFETY: `out` is a slot of the engine's device input on GPU 0.
+                        unsafe {
+                            gpu.run_device_into(
+                                stream,
+                                uploaded.frame(),
+                                roi,
+                                params,
+                                out,
+                                params.tensor_len(),
+                            )
+                        }
+                        .map_err(|e| EngineError::GpuPreprocess(e.to_string()))
+                    },
+                )
+            } else {
+                engine.infer_regions(&frame, &regions)
+            }
+            .map_err(|e| e.to_string())
+        };
+        let decoded: usize = infer(&mut engine)?
             .iter()
             .map(|r| match r {
                 InferResult::Objects(o) => o.len(),
                 InferResult::Attributes(a) => a.len(),
                 InferResult::Segmentation(_) | InferResult::Raw => 1,
             })
-            .sum())
-    };
-    let (n_cpu, n_cuda) = (decode(BackendKind::Cpu)?, decode(BackendKind::Cuda)?);
-    let pass = n_cpu == n_cuda;
+            .sum();
+        let timed = if kind == BackendKind::Cpu {
+            runs.min(20)
+        } else {
+            runs
+        };
+        let start = Instant::now();
+        for _ in 0..timed {
+            infer(&mut engine)?;
+        }
+        let fps = timed.max(1) as f64 / start.elapsed().as_secs_f64();
+        println!("model {name}: {label}: {decoded} results decoded, {fps:.1} frames/s end to end");
+        counts.push(decoded);
+    }
+    let pass = counts.len() == paths.len() && counts.iter().all(|&n| n == counts[0]);
     ok &= pass;
     println!(
-        "model {name}: decoded results cpu {n_cpu}, cuda {n_cuda} {}",
+        "model {name}: decoded results {counts:?} (cpu, cuda, cuda on device) {}",
         if pass { "PASS" } else { "FAIL" }
     );
     Ok(ok)

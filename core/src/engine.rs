@@ -39,6 +39,25 @@ pub enum EngineError {
 pub type FillInput<'a> =
     dyn FnMut(Rect, &PreprocessParams, &mut [f32]) -> Result<Transform, EngineError> + 'a;
 
+/// Writes one region's network input into GPU memory (see [`Engine::infer_on_device`]): the
+/// region, the parameters, the stream to queue the work on, and the device address of the
+/// region's `params.tensor_len()` f32.
+#[cfg(feature = "cuda")]
+pub type FillDeviceInput<'a> = dyn FnMut(
+        Rect,
+        &PreprocessParams,
+        &cudarc::driver::CudaStream,
+        u64,
+    ) -> Result<Transform, EngineError>
+    + 'a;
+
+/// How a batch's network input gets written.
+enum Fill<'f, 'a> {
+    Host(&'f mut FillInput<'a>),
+    #[cfg(feature = "cuda")]
+    Device(&'f mut FillDeviceInput<'a>),
+}
+
 /// A detection in frame pixels, with its label.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrameObject {
@@ -301,21 +320,74 @@ impl Engine {
     /// contract of [`preprocess::preprocess`]) and returns its transform.
     pub fn infer_prepared(
         &mut self,
-        (width, height): (usize, usize),
+        size: (usize, usize),
         regions: &[Rect],
         fill: &mut FillInput<'_>,
+    ) -> Result<Vec<InferResult>, EngineError> {
+        self.infer_filled(size, regions, Fill::Host(fill))
+    }
+
+    /// The GPU whose memory the backend can take its input from (the cuda backend), for
+    /// [`Engine::infer_on_device`].
+    #[cfg(feature = "cuda")]
+    pub fn device_input_gpu(&self) -> Option<usize> {
+        self.session.device_input_gpu()
+    }
+
+    /// [`Engine::infer_prepared`] with the network input written straight into the backend's
+    /// GPU buffer: `fill` queues a region's pre-processing, and the input never visits the host.
+    /// Only for backends with a [`Engine::device_input_gpu`].
+    #[cfg(feature = "cuda")]
+    pub fn infer_on_device(
+        &mut self,
+        size: (usize, usize),
+        regions: &[Rect],
+        fill: &mut FillDeviceInput<'_>,
+    ) -> Result<Vec<InferResult>, EngineError> {
+        self.infer_filled(size, regions, Fill::Device(fill))
+    }
+
+    fn infer_filled(
+        &mut self,
+        (width, height): (usize, usize),
+        regions: &[Rect],
+        mut fill: Fill<'_, '_>,
     ) -> Result<Vec<InferResult>, EngineError> {
         let mut results = Vec::with_capacity(regions.len());
         let slot_len = self.params.tensor_len();
         for chunk in regions.chunks(self.batch) {
             let started = Instant::now();
             let mut transforms = Vec::with_capacity(chunk.len());
-            for (slot, region) in chunk.iter().enumerate() {
-                let out = &mut self.input.data[slot * slot_len..(slot + 1) * slot_len];
-                transforms.push(fill(*region, &self.params, out)?);
-            }
-            let preprocessed = Instant::now();
-            let outputs = self.session.run(&self.input)?;
+            let preprocessed;
+            let outputs = match &mut fill {
+                Fill::Host(fill) => {
+                    for (slot, region) in chunk.iter().enumerate() {
+                        let out = &mut self.input.data[slot * slot_len..(slot + 1) * slot_len];
+                        transforms.push(fill(*region, &self.params, out)?);
+                    }
+                    preprocessed = Instant::now();
+                    self.session.run(&self.input)?
+                }
+                #[cfg(feature = "cuda")]
+                Fill::Device(fill) => {
+                    let input = self.session.device_input()?;
+                    for (slot, region) in chunk.iter().enumerate() {
+                        let ptr = input.slot(slot, slot_len).ok_or_else(|| {
+                            EngineError::GpuPreprocess(format!(
+                                "the model's device input holds {} values, batch slot {slot} \
+                                 needs {}",
+                                input.len,
+                                (slot + 1) * slot_len
+                            ))
+                        })?;
+                        transforms.push(fill(*region, &self.params, &input.stream, ptr)?);
+                    }
+                    input.zero_from(chunk.len() * slot_len)?;
+                    // Queued, not run: the GPU's pre-processing time is counted as inference.
+                    preprocessed = Instant::now();
+                    self.session.run_device_input()?
+                }
+            };
             let inferred = Instant::now();
             // The decoder's outputs in config order: borrowed when that is the model's own
             // order (the usual case), else gathered once per call, not once per batch item.

@@ -182,6 +182,77 @@ pub trait Session: Send {
     /// Runs one batch. `input` has exactly the plan's input shape; outputs come in the plan's
     /// output order, batch dimension first.
     fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, BackendError>;
+
+    /// The GPU whose memory this session can take its input from, if it can (the cuda backend):
+    /// then [`Session::device_input`] and [`Session::run_device_input`] replace [`Session::run`]
+    /// and the input never visits the host.
+    #[cfg(feature = "cuda")]
+    fn device_input_gpu(&self) -> Option<usize> {
+        None
+    }
+
+    /// A device buffer for the next batch's input (f32, the plan's input shape, dense), and the
+    /// stream the model will run on: work queued on it to fill the buffer runs before the model.
+    #[cfg(feature = "cuda")]
+    fn device_input(&mut self) -> Result<DeviceInput, BackendError> {
+        Err(BackendError::Run(
+            "this backend reads its input from host memory".into(),
+        ))
+    }
+
+    /// Runs one batch on the buffer the last [`Session::device_input`] handed out.
+    #[cfg(feature = "cuda")]
+    fn run_device_input(&mut self) -> Result<Vec<Tensor>, BackendError> {
+        Err(BackendError::Run(
+            "this backend reads its input from host memory".into(),
+        ))
+    }
+}
+
+/// The address of f32 slot `slot` of `slot_len` in a buffer of `len` f32 at `base`, if it fits.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn slot_address(base: u64, len: usize, slot: usize, slot_len: usize) -> Option<u64> {
+    let end = slot.checked_add(1)?.checked_mul(slot_len)?;
+    let offset = (slot * slot_len).checked_mul(std::mem::size_of::<f32>())?;
+    (end <= len).then_some(base + offset as u64)
+}
+
+/// A model input in GPU memory (see [`Session::device_input`]).
+#[cfg(feature = "cuda")]
+#[derive(Clone, Debug)]
+pub struct DeviceInput {
+    pub stream: Arc<cudarc::driver::CudaStream>,
+    /// Device address of the first element.
+    pub ptr: u64,
+    /// Elements (f32) in the buffer.
+    pub len: usize,
+}
+
+#[cfg(feature = "cuda")]
+impl DeviceInput {
+    /// Batch slot `slot` of `slot_len` elements: its device address.
+    pub fn slot(&self, slot: usize, slot_len: usize) -> Option<u64> {
+        slot_address(self.ptr, self.len, slot, slot_len)
+    }
+
+    /// Queues zeros from element `from` to the end (the unused slots of a partial batch).
+    pub fn zero_from(&self, from: usize) -> Result<(), BackendError> {
+        let Some(tail) = self.len.checked_sub(from).filter(|&n| n > 0) else {
+            return Ok(());
+        };
+        let size = std::mem::size_of::<f32>();
+        // SAFETY: the range lies inside the buffer `device_input` allocated; the memset is queued
+        // on the stream that allocated it and runs the model.
+        unsafe {
+            cudarc::driver::result::memset_d8_async(
+                self.ptr + (from * size) as u64,
+                0,
+                tail * size,
+                self.stream.cu_stream(),
+            )
+        }
+        .map_err(|e| BackendError::Run(format!("clearing the unused batch slots: {e}")))
+    }
 }
 
 /// Loads models into plans.
@@ -332,4 +403,20 @@ fn lock_plans() -> std::sync::MutexGuard<'static, Option<HashMap<PlanKey, Weak<d
     PLANS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_address;
+
+    #[test]
+    fn batch_slots_of_a_device_input_are_byte_addresses_inside_the_buffer() {
+        // Two slots of 3x4x4 f32 at 0x1000.
+        let (base, slot_len) = (0x1000, 48);
+        assert_eq!(slot_address(base, 96, 0, slot_len), Some(0x1000));
+        assert_eq!(slot_address(base, 96, 1, slot_len), Some(0x1000 + 48 * 4));
+        assert_eq!(slot_address(base, 96, 2, slot_len), None);
+        assert_eq!(slot_address(base, 95, 1, slot_len), None);
+        assert_eq!(slot_address(base, 96, usize::MAX, slot_len), None);
+    }
 }

@@ -5,11 +5,14 @@
 
 use std::sync::Arc;
 
-use tract_onnx::prelude::{tvec, TValue, TractError};
+use tract_gpu::tensor::{DeviceTensor, LazyHostStorage};
+use tract_onnx::prelude::{tvec, DatumType, IntoTValue, TValue, TractError};
 use tract_onnx::tract_core::runtime::{runtime_for_name, Runnable, State};
 
 use super::tract_cpu::{host_outputs, tract_input, typed_model, Lowering};
-use super::{Backend, BackendError, BackendKind, ModelSpec, Plan, Session, TensorInfo};
+use super::{
+    Backend, BackendError, BackendKind, DeviceInput, ModelSpec, Plan, Session, TensorInfo,
+};
 use crate::tensor::Tensor;
 
 // Linking tract-cuda registers its runtime with tract-core.
@@ -100,6 +103,7 @@ impl Plan for CudaPlan {
             state,
             input_shape: self.input.shape.clone(),
             output_names: self.outputs.iter().map(|o| o.name.clone()).collect(),
+            device_input: None,
         }))
     }
 }
@@ -108,6 +112,12 @@ struct CudaSession {
     state: Box<dyn State>,
     input_shape: Vec<usize>,
     output_names: Vec<String>,
+    /// The buffer the last `device_input` handed out.
+    device_input: Option<DeviceTensor>,
+}
+
+fn cuda_error(e: TractError) -> BackendError {
+    BackendError::Run(format!("tract-cuda: {e:#}"))
 }
 
 impl Session for CudaSession {
@@ -116,7 +126,40 @@ impl Session for CudaSession {
         let outputs = self
             .state
             .run(tvec![TValue::from(tensor)])
-            .map_err(|e| BackendError::Run(format!("tract-cuda: {e:#}")))?;
+            .map_err(cuda_error)?;
+        host_outputs(outputs, &self.output_names)
+    }
+
+    fn device_input_gpu(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    fn device_input(&mut self) -> Result<DeviceInput, BackendError> {
+        // Allocated on this thread's tract-cuda stream, the one the model runs on, so that work
+        // queued there to fill it is ordered before the model's kernels.
+        let tensor = DeviceTensor::uninitialized_dt(DatumType::F32, &self.input_shape)
+            .map_err(cuda_error)?;
+        let stream =
+            tract_cuda::with_cuda_stream(|stream| Ok(Arc::clone(stream))).map_err(cuda_error)?;
+        let input = DeviceInput {
+            stream,
+            ptr: tensor.device_buffer_ptr() as u64,
+            len: tensor.len(),
+        };
+        self.device_input = Some(tensor);
+        Ok(input)
+    }
+
+    fn run_device_input(&mut self) -> Result<Vec<Tensor>, BackendError> {
+        let tensor = self.device_input.take().ok_or_else(|| {
+            BackendError::Run("run_device_input without a device_input to run on".into())
+        })?;
+        // tract-cuda's input sync takes the device tensor out of the lazy host tensor as it is.
+        let input = LazyHostStorage::new(tensor)
+            .map_err(cuda_error)?
+            .into_tensor()
+            .into_tvalue();
+        let outputs = self.state.run(tvec![input]).map_err(cuda_error)?;
         host_outputs(outputs, &self.output_names)
     }
 }

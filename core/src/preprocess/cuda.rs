@@ -154,7 +154,14 @@ impl GpuPreprocessor {
         let placement = check(frame, roi, params, out.len())?;
         let uploaded = self.upload(frame)?;
         let mut tensor = self.stream.alloc_zeros::<f32>(out.len()).map_err(cuda)?;
-        self.launch(uploaded.frame(), roi, params, placement, &mut tensor)?;
+        self.launch_into_slice(
+            &self.stream,
+            uploaded.frame(),
+            roi,
+            params,
+            placement,
+            &mut tensor,
+        )?;
         self.stream.memcpy_dtoh(&tensor, out).map_err(cuda)?;
         self.stream.synchronize().map_err(cuda)?;
         Ok(Transform::of_placement(roi, placement))
@@ -168,23 +175,55 @@ impl GpuPreprocessor {
         params: &PreprocessParams,
         out: &mut CudaSlice<f32>,
     ) -> Result<Transform, GpuPreprocessError> {
-        if frame.planes[..frame.format.plane_count()].contains(&0) {
-            return Err(GpuPreprocessError::Cuda(
-                "a plane of the device frame has a null pointer".into(),
-            ));
-        }
+        check_device_planes(frame)?;
         let placement = device_check(frame, roi, params, out.len())?;
-        self.launch(frame, roi, params, placement, out)?;
+        self.launch_into_slice(&self.stream, frame, roi, params, placement, out)?;
         Ok(Transform::of_placement(roi, placement))
     }
 
+    /// Pre-processes a frame in device memory into a model's device input (see
+    /// `Session::device_input`), queued on that input's `stream`.
+    ///
+    /// # Safety
+    /// `out` must be the device address of `out_len` writable f32 on this pre-processor's GPU,
+    /// valid until the work queued on `stream` has run.
+    pub unsafe fn run_device_into(
+        &self,
+        stream: &CudaStream,
+        frame: &DeviceFrame,
+        roi: Rect,
+        params: &PreprocessParams,
+        out: u64,
+        out_len: usize,
+    ) -> Result<Transform, GpuPreprocessError> {
+        check_device_planes(frame)?;
+        let placement = device_check(frame, roi, params, out_len)?;
+        self.launch(stream, frame, roi, params, placement, out)?;
+        Ok(Transform::of_placement(roi, placement))
+    }
+
+    fn launch_into_slice(
+        &self,
+        stream: &CudaStream,
+        frame: &DeviceFrame,
+        roi: Rect,
+        params: &PreprocessParams,
+        placement: (usize, usize, usize, usize),
+        out: &mut CudaSlice<f32>,
+    ) -> Result<(), GpuPreprocessError> {
+        let (ptr, _sync) = cudarc::driver::DevicePtrMut::device_ptr_mut(out, stream);
+        self.launch(stream, frame, roi, params, placement, ptr)
+    }
+
+    /// Queues the kernel on `stream`, writing the tensor at device address `out`.
     fn launch(
         &self,
+        stream: &CudaStream,
         frame: &DeviceFrame,
         roi: Rect,
         params: &PreprocessParams,
         (px, py, sw, sh): (usize, usize, usize, usize),
-        out: &mut CudaSlice<f32>,
+        out: u64,
     ) -> Result<(), GpuPreprocessError> {
         let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
         let format = frame.format.kernel_code();
@@ -209,7 +248,7 @@ impl GpuPreprocessor {
             block_dim: (16, 16, 1),
             shared_mem_bytes: 0,
         };
-        let mut launch = self.stream.launch_builder(&self.function);
+        let mut launch = stream.launch_builder(&self.function);
         launch
             .arg(&p0)
             .arg(&p1)
@@ -235,12 +274,22 @@ impl GpuPreprocessor {
             .arg(&add0)
             .arg(&add1)
             .arg(&add2)
-            .arg(out);
+            .arg(&out);
         // SAFETY: the argument list matches nvtl_preprocess's signature; every plane pointer
-        // covers the rows the checks above validated, and `out` holds the whole tensor.
+        // covers the rows the checks above validated, and `out` holds the whole tensor (the
+        // callers' contract).
         unsafe { launch.launch(config) }.map_err(cuda)?;
         Ok(())
     }
+}
+
+fn check_device_planes(frame: &DeviceFrame) -> Result<(), GpuPreprocessError> {
+    if frame.planes[..frame.format.plane_count()].contains(&0) {
+        return Err(GpuPreprocessError::Cuda(
+            "a plane of the device frame has a null pointer".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// [`check`] for a frame whose planes cannot be read from the host: strides, the ROI and sizes.

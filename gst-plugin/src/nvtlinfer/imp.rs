@@ -741,10 +741,41 @@ impl BaseTransformImpl for NvtlInfer {
                             state.gpu = Some(made);
                         }
                         let gpu = state.gpu.as_mut().ok_or(gst::FlowError::Error)?;
-                        engine.infer_prepared((width, height), &regions, &mut |roi, params, out| {
-                            gpu.run_device_to_host(device, roi, params, out)
-                                .map_err(|e| EngineError::GpuPreprocess(e.to_string()))
-                        })
+                        let gpu_error = |e: nvtl_core::preprocess::cuda::GpuPreprocessError| {
+                            EngineError::GpuPreprocess(e.to_string())
+                        };
+                        if engine.device_input_gpu() == Some(gpu_id) {
+                            // The network input is written into the cuda backend's own buffer.
+                            engine.infer_on_device(
+                                (width, height),
+                                &regions,
+                                &mut |roi, params, stream, out| {
+                                    // SAFETY: `out` is a slot of the session's device input on
+                                    // this GPU, `params.tensor_len()` long, alive until the model
+                                    // has run on `stream`.
+                                    unsafe {
+                                        gpu.run_device_into(
+                                            stream,
+                                            device,
+                                            roi,
+                                            params,
+                                            out,
+                                            params.tensor_len(),
+                                        )
+                                    }
+                                    .map_err(gpu_error)
+                                },
+                            )
+                        } else {
+                            engine.infer_prepared(
+                                (width, height),
+                                &regions,
+                                &mut |roi, params, out| {
+                                    gpu.run_device_to_host(device, roi, params, out)
+                                        .map_err(gpu_error)
+                                },
+                            )
+                        }
                     }
                     #[cfg(not(feature = "cuda"))]
                     nvmm::SurfaceFrame::Device(_) => {
