@@ -175,11 +175,8 @@ fn batched_surfaces_give_per_frame_results() {
     assert_eq!(got.len(), singles.iter().map(Vec::len).sum::<usize>());
 }
 
-#[test]
-fn cuda_device_surfaces_post_a_clear_error_without_a_gpu() {
-    if std::path::Path::new("/dev/nvidiactl").exists() {
-        return;
-    }
+/// The error message nvtlinfer posts for a one-frame NVMM stream of `surface`.
+fn nvmm_error(surface: HostSurface) -> String {
     init();
     let config = bundle(CENTERNET).config;
     let pipeline = gst::parse::launch(&format!(
@@ -196,13 +193,26 @@ fn cuda_device_surfaces_post_a_clear_error_without_a_gpu() {
         .downcast::<gst_app::AppSrc>()
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let frame = photo_frame("dog.jpg", PixelFormat::Rgbx);
-    let surface = HostSurface::new(Abi::Ds6, MemType::CudaDevice, 1, vec![frame], false);
     let _ = src.push_buffer(gst::Buffer::from_mut_slice(surface));
     let _ = src.end_of_stream();
     let result = wait_for_end(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
-    let text = result.expect_err("an error for device memory");
+    result.expect_err("an error for the surface")
+}
+
+#[test]
+fn cuda_device_surfaces_post_a_clear_error_without_a_gpu() {
+    if std::path::Path::new("/dev/nvidiactl").exists() {
+        return;
+    }
+    let frame = photo_frame("dog.jpg", PixelFormat::Rgbx);
+    let text = nvmm_error(HostSurface::new(
+        Abi::Ds6,
+        MemType::CudaDevice,
+        1,
+        vec![frame],
+        false,
+    ));
     // Without the cuda feature device memory is refused; with it (and no GPU here) the GPU
     // pre-processing that would read it cannot start.
     let why = if cfg!(feature = "cuda") {
@@ -212,6 +222,27 @@ fn cuda_device_surfaces_post_a_clear_error_without_a_gpu() {
     };
     assert!(
         text.contains("NVBUF_MEM_CUDA_DEVICE") && text.contains(why),
+        "{text}"
+    );
+}
+
+#[test]
+fn unmapped_surface_arrays_name_libnvbufsurface_where_it_is_missing() {
+    if nvtl_core::nvmm::cpu_map::NvBufSurfaceApi::load().is_ok() {
+        return;
+    }
+    let frame = photo_frame("dog.jpg", PixelFormat::Rgbx);
+    let text = nvmm_error(HostSurface::new(
+        Abi::Ds8,
+        MemType::SurfaceArray,
+        1,
+        vec![frame],
+        false,
+    ));
+    assert!(
+        text.contains(
+            "NVBUF_MEM_SURFACE_ARRAY surfaces are read through libnvbufsurface's NvBufSurfaceMap"
+        ) && text.contains("libnvbufsurface.so.1.0.0"),
         "{text}"
     );
 }

@@ -206,9 +206,10 @@ pub struct DsMeta {
 /// Where DeepStream installs its libraries, tried after the loader's own search path.
 const DEEPSTREAM_LIB: &str = "/opt/nvidia/deepstream/deepstream/lib";
 
-fn open(name: &str) -> Result<Library, String> {
-    // SAFETY: loading DeepStream's metadata libraries runs their initialisers, which only
-    // register GLib types; nothing else in this process depends on them.
+/// Opens a DeepStream (or JetPack) library from the loader's path, else DeepStream's folder.
+pub(super) fn open(name: &str) -> Result<Library, String> {
+    // SAFETY: loading DeepStream's libraries runs their initialisers, which register GLib types
+    // and set up their allocators; nothing else in this process depends on them.
     unsafe { Library::new(name) }.or_else(|first| {
         unsafe { Library::new(format!("{DEEPSTREAM_LIB}/{name}")) }
             .map_err(|_| format!("{name}: {first}"))

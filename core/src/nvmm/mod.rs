@@ -9,10 +9,11 @@
 //!
 //! Host-readable memory types: `NVBUF_MEM_SYSTEM`, `NVBUF_MEM_CUDA_PINNED`,
 //! `NVBUF_MEM_CUDA_UNIFIED` (through `dataPtr` + plane offsets), and `NVBUF_MEM_SURFACE_ARRAY` /
-//! `NVBUF_MEM_HANDLE` once mapped (`mappedAddr.addr`). `NVBUF_MEM_CUDA_DEVICE` frames come from
+//! `NVBUF_MEM_HANDLE` once mapped (`mappedAddr.addr`; [`cpu_map`] maps what upstream did not). `NVBUF_MEM_CUDA_DEVICE` frames come from
 //! [`read_surface`] as device plane pointers, which the cuda feature's GPU pre-processing reads
 //! in place; [`read_frames`] (CPU only) refuses them with [`NvmmError::DeviceMemory`].
 
+pub mod cpu_map;
 pub mod dsmeta;
 mod host;
 pub mod layout;
@@ -224,6 +225,19 @@ pub enum NvmmError {
          NvBufSurfaceMap it upstream or use nvvideoconvert to pinned or system memory)"
     )]
     NotMapped { index: usize, mem_type: MemType },
+    #[error(
+        "{mem_type} surfaces are read through libnvbufsurface's NvBufSurfaceMap, which could \
+         not be loaded ({reason}); install DeepStream or JetPack's multimedia libraries, or \
+         convert upstream to pinned or system memory (nvvideoconvert)"
+    )]
+    NoMapLibrary { mem_type: MemType, reason: String },
+    #[error("NvBufSurface frame {index}: {call} failed ({code}) on {mem_type}")]
+    MapFailed {
+        index: usize,
+        mem_type: MemType,
+        call: &'static str,
+        code: i32,
+    },
     #[error("NvBufSurface frame {index}: block-linear layout; nvtl reads pitch-linear surfaces")]
     BlockLinear { index: usize },
     #[error("NvBufSurface frame {index}: colour format {color_format} is not supported (NV12, I420, RGBA, BGRA, RGBx, BGRx, RGB, BGR, GRAY8)")]

@@ -204,3 +204,202 @@ fn malformed_headers_and_planes_are_errors_not_crashes() {
         Some(PixelFormat::Bgrx)
     );
 }
+
+/// Stand-ins for libnvbufsurface's map calls (which exist only on NVIDIA machines), acting on
+/// the DeepStream 8 surfaces these tests build: map publishes `dataPtr` + plane offsets in
+/// `mappedAddr.addr` as the real call does for memory the CPU can reach; unmap clears it. Calls
+/// are logged per surface.
+mod standin {
+    use super::*;
+    use std::ffi::c_int;
+    use std::sync::Mutex;
+
+    pub static CALLS: Mutex<Vec<(usize, &'static str, c_int)>> = Mutex::new(Vec::new());
+
+    fn log(surface: *mut c_void, call: &'static str, index: c_int) {
+        CALLS.lock().unwrap().push((surface as usize, call, index));
+    }
+
+    pub fn calls_on(surface: &HostSurface) -> Vec<(&'static str, c_int)> {
+        let key = surface.as_ref().as_ptr() as usize;
+        CALLS
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, _)| *s == key)
+            .map(|(_, call, index)| (*call, *index))
+            .collect()
+    }
+
+    unsafe fn entry(surface: *mut c_void, index: c_int) -> *mut NvBufSurfaceParamsDs8 {
+        let head = surface as *const NvBufSurfaceDs8;
+        (*head).surface_list.add(index as usize)
+    }
+
+    pub unsafe extern "C" fn map(
+        surface: *mut c_void,
+        index: c_int,
+        plane: c_int,
+        flags: c_int,
+    ) -> c_int {
+        assert_eq!((plane, flags), (-1, 0), "all planes, NVBUF_MAP_READ");
+        log(surface, "map", index);
+        let p = entry(surface, index);
+        for i in 0..(*p).plane_params.num_planes as usize {
+            let offset = (*p).plane_params.offset[i] as usize;
+            (*p).mapped_addr.addr[i] = ((*p).data_ptr as *mut u8).add(offset) as *mut c_void;
+        }
+        0
+    }
+
+    /// Fails on entry 1, as the real call does on a surface it cannot map.
+    pub unsafe extern "C" fn map_failing_on_1(
+        surface: *mut c_void,
+        index: c_int,
+        plane: c_int,
+        flags: c_int,
+    ) -> c_int {
+        if index == 1 {
+            log(surface, "map", index);
+            return -1;
+        }
+        map(surface, index, plane, flags)
+    }
+
+    pub unsafe extern "C" fn sync_for_cpu(
+        surface: *mut c_void,
+        index: c_int,
+        plane: c_int,
+    ) -> c_int {
+        assert_eq!(plane, -1);
+        log(surface, "sync", index);
+        0
+    }
+
+    pub unsafe extern "C" fn unmap(surface: *mut c_void, index: c_int, plane: c_int) -> c_int {
+        assert_eq!(plane, -1);
+        log(surface, "unmap", index);
+        (*entry(surface, index)).mapped_addr.addr = [std::ptr::null_mut(); NVBUF_MAX_PLANES];
+        0
+    }
+
+    pub fn api() -> Result<cpu_map::NvBufSurfaceApi, String> {
+        Ok(cpu_map::NvBufSurfaceApi {
+            map,
+            sync_for_cpu,
+            unmap,
+        })
+    }
+}
+
+#[test]
+fn unmapped_surface_arrays_are_mapped_read_and_unmapped() {
+    for mem_type in [MemType::SurfaceArray, MemType::Handle] {
+        let surface = HostSurface::new(
+            Abi::Ds8,
+            mem_type,
+            4,
+            vec![nv12_frame(), rgba_frame(3)],
+            false,
+        );
+        let bytes = surface.as_ref();
+        let mapping = unsafe { cpu_map::map_for_cpu(bytes, standin::api) }
+            .unwrap()
+            .expect("unmapped entries get mapped");
+        assert_eq!(mapping.indices(), &[0, 1]);
+        let (_, frames) = unsafe { read_frames(bytes) }.unwrap();
+        assert_eq!(rows(&frames[0], 1, 6, 2), (10..22).collect::<Vec<u8>>());
+        assert_eq!(
+            rows(&frames[1], 0, 20, 1),
+            rgba_frame(3).data[..20].to_vec(),
+            "first row of the RGBA entry"
+        );
+        drop(frames);
+        drop(mapping);
+        assert_eq!(
+            standin::calls_on(&surface),
+            [
+                ("map", 0),
+                ("sync", 0),
+                ("map", 1),
+                ("sync", 1),
+                ("unmap", 0),
+                ("unmap", 1)
+            ]
+        );
+        assert_eq!(
+            unsafe { read_frames(surface.as_ref()) }.unwrap_err(),
+            NvmmError::NotMapped { index: 0, mem_type },
+            "unmapped again once the mapping is dropped"
+        );
+    }
+}
+
+#[test]
+fn surfaces_that_need_no_mapping_never_load_the_library() {
+    let no_library =
+        || -> Result<cpu_map::NvBufSurfaceApi, String> { panic!("libnvbufsurface asked for") };
+    let mapped = HostSurface::new(Abi::Ds8, MemType::SurfaceArray, 1, vec![nv12_frame()], true);
+    let system = HostSurface::new(Abi::Ds6, MemType::System, 1, vec![nv12_frame()], false);
+    for surface in [&mapped, &system] {
+        assert!(
+            unsafe { cpu_map::map_for_cpu(surface.as_ref(), no_library) }
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn a_failed_map_is_an_error_and_unmaps_what_was_mapped() {
+    let surface = HostSurface::new(
+        Abi::Ds8,
+        MemType::SurfaceArray,
+        2,
+        vec![nv12_frame(), nv12_frame()],
+        false,
+    );
+    let api = || {
+        Ok(cpu_map::NvBufSurfaceApi {
+            map: standin::map_failing_on_1,
+            ..standin::api()?
+        })
+    };
+    let err = unsafe { cpu_map::map_for_cpu(surface.as_ref(), api) }
+        .err()
+        .expect("entry 1 cannot be mapped");
+    assert_eq!(
+        err.to_string(),
+        "NvBufSurface frame 1: NvBufSurfaceMap failed (-1) on NVBUF_MEM_SURFACE_ARRAY"
+    );
+    assert_eq!(
+        standin::calls_on(&surface),
+        [("map", 0), ("sync", 0), ("map", 1), ("unmap", 0)]
+    );
+}
+
+#[test]
+fn without_libnvbufsurface_surface_arrays_name_the_library() {
+    let surface = HostSurface::new(
+        Abi::Ds6,
+        MemType::SurfaceArray,
+        1,
+        vec![nv12_frame()],
+        false,
+    );
+    // The real loader: this machine has no libnvbufsurface unless DeepStream or JetPack is here.
+    let loaded = cpu_map::NvBufSurfaceApi::load();
+    if loaded.is_ok() {
+        return;
+    }
+    let err = unsafe { cpu_map::map_for_cpu(surface.as_ref(), cpu_map::NvBufSurfaceApi::load) }
+        .err()
+        .expect("no library, no mapping");
+    let text = err.to_string();
+    assert!(
+        text.contains("NVBUF_MEM_SURFACE_ARRAY surfaces are read through libnvbufsurface")
+            && text.contains("libnvbufsurface.so.1.0.0")
+            && text.contains("libnvbufsurface.so:"),
+        "{text}"
+    );
+}

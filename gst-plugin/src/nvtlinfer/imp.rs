@@ -692,8 +692,18 @@ impl BaseTransformImpl for NvtlInfer {
                 );
                 gst::FlowError::Error
             })?;
+            // SAFETY: the memory of a `memory:NVMM` buffer is the NvBufSurface libnvbufsurface
+            // made; the mapping is dropped before `map`.
+            let _cpu_mapping = unsafe {
+                nvmm::cpu_map::map_for_cpu(map.as_slice(), nvmm::cpu_map::NvBufSurfaceApi::load)
+            }
+            .map_err(|err| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
+                gst::FlowError::Error
+            })?;
             // SAFETY: the memory of a `memory:NVMM` buffer is an NvBufSurface whose planes stay
-            // valid while the buffer is mapped; `frames` does not outlive `map`.
+            // valid while the buffer is mapped (surface arrays: while `_cpu_mapping` lives);
+            // `frames` does not outlive either.
             let (surface, frames) =
                 unsafe { nvmm::read_surface(map.as_slice()) }.map_err(|err| {
                     gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
