@@ -5,9 +5,10 @@
 //!
 //! The struct prefixes written here are mirrored from DeepStream 9.0's `nvdsmeta.h` and
 //! `nvll_osd_struct.h` (NVIDIA/DeepStream on GitHub). Only fields that precede
-//! `NvOSD_RectParams`'s tail are written on every version; `obj_label`, whose offset moved when
-//! DeepStream 9.0 added `rotation_angle` to `NvOSD_RectParams`, is written only when
-//! `nvds_version()` reports the major version. None of this has run against DeepStream here.
+//! `NvOSD_RectParams`'s tail are written on every version; `text_params` (the on-screen label
+//! nvdsosd draws) and `obj_label`, whose offsets moved when DeepStream 9.0 added
+//! `rotation_angle` to `NvOSD_RectParams`, are written only when `nvds_version()` reports the
+//! major version. None of this has run against DeepStream here.
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
@@ -116,12 +117,137 @@ pub const MAX_LABEL_SIZE: usize = 128;
 /// `UNTRACKED_OBJECT_ID`.
 pub const UNTRACKED_OBJECT_ID: u64 = u64::MAX;
 
-/// Offset of `obj_label` in `NvDsObjectMeta`: rect_params at 104 is 104 bytes on 6.x-8.x
+/// `NvOSD_FontParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NvOsdFontParams {
+    pub font_name: *const c_char,
+    pub font_size: c_uint,
+    pub font_color: NvOsdColorParams,
+}
+
+/// `NvOSD_TextParams` (the same in 6.x-9.0). `display_text` is g_malloc'd: DeepStream g_frees
+/// it with the object.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NvOsdTextParams {
+    pub display_text: *mut c_char,
+    pub x_offset: c_uint,
+    pub y_offset: c_uint,
+    pub font_params: NvOsdFontParams,
+    pub set_bg_clr: c_int,
+    pub text_bg_clr: NvOsdColorParams,
+}
+
+/// Offset of `text_params` in `NvDsObjectMeta`: rect_params at 104 is 104 bytes on 6.x-8.x
 /// (`has_color_info`, `color_id` last) and 112 on 9.0 (`rotation_angle` added), followed by
-/// `NvOSD_MaskParams` (24) and `NvOSD_TextParams` (104).
-pub fn obj_label_offset(deepstream_major: u32) -> usize {
+/// `NvOSD_MaskParams` (24).
+pub fn text_params_offset(deepstream_major: u32) -> usize {
     let rect = if deepstream_major >= 9 { 112 } else { 104 };
-    104 + rect + 24 + 104
+    104 + rect + 24
+}
+
+/// Offset of `obj_label` in `NvDsObjectMeta`, right after `text_params`.
+pub fn obj_label_offset(deepstream_major: u32) -> usize {
+    text_params_offset(deepstream_major) + std::mem::size_of::<NvOsdTextParams>()
+}
+
+/// GLib's allocator, which DeepStream frees `display_text` with.
+#[derive(Clone, Copy, Debug)]
+pub struct GAlloc {
+    pub malloc: unsafe extern "C" fn(usize) -> *mut c_void,
+    pub free: unsafe extern "C" fn(*mut c_void),
+}
+
+impl GAlloc {
+    /// `g_malloc` and `g_free` from the GLib already in the process (GStreamer's).
+    pub fn load() -> Result<GAlloc, String> {
+        // SAFETY: GLib is loaded by GStreamer already; opening it again runs no initialiser,
+        // and the types are GLib's prototypes.
+        unsafe {
+            let glib = Library::new("libglib-2.0.so.0").map_err(|e| e.to_string())?;
+            let sym = |name: &str| format!("libglib-2.0.so.0 has no {name}");
+            let alloc = GAlloc {
+                malloc: *glib
+                    .get::<unsafe extern "C" fn(usize) -> *mut c_void>(b"g_malloc")
+                    .map_err(|_| sym("g_malloc"))?,
+                free: *glib
+                    .get::<unsafe extern "C" fn(*mut c_void)>(b"g_free")
+                    .map_err(|_| sym("g_free"))?,
+            };
+            // GLib stays loaded for the process: its functions must outlive this handle.
+            std::mem::forget(glib);
+            Ok(alloc)
+        }
+    }
+
+    /// `text` as a NUL-terminated g_malloc'd string (inner NULs end it).
+    unsafe fn strdup(&self, text: &str) -> *mut c_char {
+        let bytes = text.as_bytes();
+        let bytes = &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())];
+        let dst = (self.malloc)(bytes.len() + 1) as *mut u8;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+        *dst.add(bytes.len()) = 0;
+        dst as *mut c_char
+    }
+}
+
+/// nvinfer's font for object labels.
+const LABEL_FONT: &[u8] = b"Serif\0";
+
+/// Writes the on-screen label of a new object as nvinfer does: `label` in white 11-point Serif
+/// on black, 10 pixels above the box's top-left corner.
+///
+/// # Safety
+/// `text` must point to an `NvDsObjectMeta`'s `text_params` whose `display_text` is null or
+/// g_malloc'd.
+pub unsafe fn write_label_text(
+    text: *mut NvOsdTextParams,
+    alloc: &GAlloc,
+    label: &str,
+    left: f32,
+    top: f32,
+) {
+    let t = &mut *text;
+    if !t.display_text.is_null() {
+        (alloc.free)(t.display_text as *mut c_void);
+    }
+    t.display_text = alloc.strdup(label);
+    t.x_offset = left.max(0.0) as c_uint;
+    t.y_offset = (top - 10.0).max(0.0) as c_uint;
+    t.font_params = NvOsdFontParams {
+        font_name: LABEL_FONT.as_ptr() as *const c_char,
+        font_size: 11,
+        font_color: NvOsdColorParams {
+            red: 1.0,
+            green: 1.0,
+            blue: 1.0,
+            alpha: 1.0,
+        },
+    };
+    t.set_bg_clr = 1;
+    t.text_bg_clr = NvOsdColorParams {
+        red: 0.0,
+        green: 0.0,
+        blue: 0.0,
+        alpha: 1.0,
+    };
+}
+
+/// Appends classifier labels to an object's on-screen text, as nvinfer's secondary classifiers
+/// do (`"car" + " " + "red"`); an object without text gets none.
+///
+/// # Safety
+/// As [`write_label_text`].
+pub unsafe fn append_label_text(text: *mut NvOsdTextParams, alloc: &GAlloc, labels: &str) {
+    let t = &mut *text;
+    if t.display_text.is_null() || labels.is_empty() {
+        return;
+    }
+    let old = std::ffi::CStr::from_ptr(t.display_text).to_string_lossy();
+    let joined = alloc.strdup(&format!("{old} {labels}"));
+    (alloc.free)(t.display_text as *mut c_void);
+    t.display_text = joined;
 }
 
 /// `NvDsClassifierMeta`.
@@ -200,6 +326,8 @@ pub struct DsMeta {
     unlock: Lock,
     /// DeepStream major version from `nvds_version()`, when exported.
     pub major: Option<u32>,
+    /// For the on-screen text, which is written only when `major` is known.
+    alloc: Option<GAlloc>,
     _libraries: Vec<Library>,
 }
 
@@ -249,6 +377,7 @@ impl DsMeta {
                 lock: sym(&libs, "nvds_acquire_meta_lock")?,
                 unlock: sym(&libs, "nvds_release_meta_lock")?,
                 major,
+                alloc: GAlloc::load().ok(),
                 _libraries: vec![gst_meta, meta],
             })
         }
@@ -287,6 +416,7 @@ impl DsMeta {
                 self.fill_object(obj, object);
                 if !labels.is_empty() {
                     self.add_labels(batch, obj, object.unique_id, labels);
+                    self.append_text(obj, labels);
                 }
                 (self.add_obj)(frame, obj, std::ptr::null_mut());
                 added += 1;
@@ -354,6 +484,7 @@ impl DsMeta {
     ) {
         (self.lock)(batch);
         self.add_labels(batch, object, unique_id, labels);
+        self.append_text(object, labels);
         (self.unlock)(batch);
     }
 
@@ -386,7 +517,25 @@ impl DsMeta {
         if let (Some(major), Some(label)) = (self.major, &object.label) {
             let dst = (obj as *mut u8).add(obj_label_offset(major)) as *mut c_char;
             copy_label(dst, label);
+            if let Some(alloc) = &self.alloc {
+                let text = (obj as *mut u8).add(text_params_offset(major)) as *mut NvOsdTextParams;
+                write_label_text(text, alloc, label, object.left, object.top);
+            }
         }
+    }
+
+    /// Adds the labels to the object's on-screen text (caller holds the meta lock).
+    unsafe fn append_text(&self, obj: *mut c_void, labels: &[DsLabel]) {
+        let (Some(major), Some(alloc)) = (self.major, &self.alloc) else {
+            return;
+        };
+        let joined: Vec<&str> = labels
+            .iter()
+            .filter_map(|l| l.label.as_deref())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let text = (obj as *mut u8).add(text_params_offset(major)) as *mut NvOsdTextParams;
+        append_label_text(text, alloc, &joined.join(" "));
     }
 
     unsafe fn add_labels(
@@ -451,6 +600,15 @@ mod tests {
         assert_eq!(offset_of!(NvOsdRectParamsHead, has_bg_color), 56);
         assert_eq!(obj_label_offset(9), 344);
         assert_eq!(obj_label_offset(7), 336);
+        assert_eq!(text_params_offset(9), 240);
+        assert_eq!(text_params_offset(8), 232);
+        assert_eq!(size_of::<NvOsdTextParams>(), 104);
+        assert_eq!(offset_of!(NvOsdTextParams, x_offset), 8);
+        assert_eq!(offset_of!(NvOsdTextParams, font_params), 16);
+        assert_eq!(offset_of!(NvOsdFontParams, font_size), 8);
+        assert_eq!(offset_of!(NvOsdFontParams, font_color), 16);
+        assert_eq!(offset_of!(NvOsdTextParams, set_bg_clr), 64);
+        assert_eq!(offset_of!(NvOsdTextParams, text_bg_clr), 72);
         assert_eq!(size_of::<NvDsClassifierMeta>(), 64);
         assert_eq!(offset_of!(NvDsLabelInfo, result_label), 44);
         assert_eq!(offset_of!(NvDsLabelInfo, p_result_label), 176);
@@ -478,5 +636,35 @@ mod tests {
             &buf[..4],
             &[b'c' as c_char, b'a' as c_char, b'r' as c_char, 0]
         );
+    }
+
+    #[test]
+    fn on_screen_text_is_written_and_extended_with_glib_strings() {
+        let alloc = GAlloc::load().expect("GLib is installed with GStreamer");
+        // SAFETY: all-zero is a valid NvOSD_TextParams (null text).
+        let mut text: NvOsdTextParams = unsafe { std::mem::zeroed() };
+        let read = |t: &NvOsdTextParams| {
+            unsafe { std::ffi::CStr::from_ptr(t.display_text) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        unsafe {
+            append_label_text(&mut text, &alloc, "red");
+            assert!(text.display_text.is_null(), "no text, nothing to extend");
+            write_label_text(&mut text, &alloc, "car", 40.5, 4.0);
+            assert_eq!(read(&text), "car");
+            assert_eq!((text.x_offset, text.y_offset), (40, 0));
+            assert_eq!(text.font_params.font_size, 11);
+            assert_eq!(
+                std::ffi::CStr::from_ptr(text.font_params.font_name).to_bytes(),
+                b"Serif"
+            );
+            assert_eq!((text.set_bg_clr, text.text_bg_clr.alpha), (1, 1.0));
+            append_label_text(&mut text, &alloc, "red sedan");
+            assert_eq!(read(&text), "car red sedan");
+            write_label_text(&mut text, &alloc, "person", 10.0, 50.0);
+            assert_eq!((read(&text).as_str(), text.y_offset), ("person", 40));
+            (alloc.free)(text.display_text as *mut c_void);
+        }
     }
 }
