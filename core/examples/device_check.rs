@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use nvtl_core::backend::{self, BackendKind, ModelSpec, Plan};
 use nvtl_core::config::InferConfig;
-use nvtl_core::engine::{Engine, EngineError, InferResult};
+use nvtl_core::engine::{Engine, EngineError, InferResult, Target};
 use nvtl_core::preprocess::cuda::GpuPreprocessor;
 use nvtl_core::preprocess::{preprocess, FrameView, PixelFormat, PreprocessParams, Rect};
 use nvtl_core::tensor::Tensor;
@@ -201,6 +201,7 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
     let gpu = GpuPreprocessor::new(0).map_err(|e| e.to_string())?;
     let uploaded = gpu.upload(&frame).map_err(|e| e.to_string())?;
     let regions = [Rect::full(frame.width, frame.height)];
+    let targets = Target::of_frame(0, (frame.width, frame.height), &regions);
     let paths = [
         ("cpu", BackendKind::Cpu, false),
         ("cuda, host frame", BackendKind::Cuda, false),
@@ -216,24 +217,20 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
         }
         let infer = |engine: &mut Engine| {
             if on_device {
-                engine.infer_on_device(
-                    (frame.width, frame.height),
-                    &regions,
-                    &mut |roi, params, stream, out| {
-                        // SAFETY: `out` is a slot of the engine's device input on GPU 0.
-                        unsafe {
-                            gpu.run_device_into(
-                                stream,
-                                uploaded.frame(),
-                                roi,
-                                params,
-                                out,
-                                params.tensor_len(),
-                            )
-                        }
-                        .map_err(|e| EngineError::GpuPreprocess(e.to_string()))
-                    },
-                )
+                engine.infer_on_device(&targets, &mut |target, params, stream, out| {
+                    // SAFETY: `out` is a slot of the engine's device input on GPU 0.
+                    unsafe {
+                        gpu.run_device_into(
+                            stream,
+                            uploaded.frame(),
+                            target.region,
+                            params,
+                            out,
+                            params.tensor_len(),
+                        )
+                    }
+                    .map_err(|e| EngineError::GpuPreprocess(e.to_string()))
+                })
             } else {
                 engine.infer_regions(&frame, &regions)
             }

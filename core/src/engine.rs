@@ -33,18 +33,43 @@ pub enum EngineError {
     Decode { model: String, reason: String },
     #[error("GPU pre-processing failed: {0}")]
     GpuPreprocess(String),
+    #[error("an inference target names frame {frame} of {frames} frames")]
+    NoSuchFrame { frame: usize, frames: usize },
 }
 
-/// Writes one region's network input (see [`Engine::infer_prepared`]).
-pub type FillInput<'a> =
-    dyn FnMut(Rect, &PreprocessParams, &mut [f32]) -> Result<Transform, EngineError> + 'a;
+/// One inference target: `region` of frame `frame` (an index into the caller's frames), a
+/// frame of `size` (width, height) pixels. Targets of several frames share batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub frame: usize,
+    pub region: Rect,
+    pub size: (usize, usize),
+}
 
-/// Writes one region's network input into GPU memory (see [`Engine::infer_on_device`]): the
-/// region, the parameters, the stream to queue the work on, and the device address of the
-/// region's `params.tensor_len()` f32.
+impl Target {
+    /// `regions` of one `frame`.
+    pub fn of_frame(frame: usize, size: (usize, usize), regions: &[Rect]) -> Vec<Target> {
+        regions
+            .iter()
+            .map(|&region| Target {
+                frame,
+                region,
+                size,
+            })
+            .collect()
+    }
+}
+
+/// Writes one target's network input (see [`Engine::infer_prepared`]).
+pub type FillInput<'a> =
+    dyn FnMut(&Target, &PreprocessParams, &mut [f32]) -> Result<Transform, EngineError> + 'a;
+
+/// Writes one target's network input into GPU memory (see [`Engine::infer_on_device`]): the
+/// target, the parameters, the stream to queue the work on, and the device address of the
+/// target's `params.tensor_len()` f32.
 #[cfg(feature = "cuda")]
 pub type FillDeviceInput<'a> = dyn FnMut(
-        Rect,
+        &Target,
         &PreprocessParams,
         &cudarc::driver::CudaStream,
         u64,
@@ -308,23 +333,35 @@ impl Engine {
         frame: &FrameView,
         regions: &[Rect],
     ) -> Result<Vec<InferResult>, EngineError> {
-        self.infer_prepared(
-            (frame.width, frame.height),
-            regions,
-            &mut |region, params, out| Ok(preprocess::preprocess(frame, region, params, out)?),
-        )
+        let targets = Target::of_frame(0, (frame.width, frame.height), regions);
+        self.infer_frames(std::slice::from_ref(frame), &targets)
     }
 
-    /// [`Engine::infer_regions`] for a `width` x `height` frame the engine does not read itself
-    /// (one in GPU memory): `fill` writes a region's network input into `out` with `params` (the
-    /// contract of [`preprocess::preprocess`]) and returns its transform.
+    /// [`Engine::infer_regions`] over several frames (a DeepStream batch): targets of different
+    /// frames fill the same batch, as nvinfer batches them.
+    pub fn infer_frames(
+        &mut self,
+        frames: &[FrameView],
+        targets: &[Target],
+    ) -> Result<Vec<InferResult>, EngineError> {
+        self.infer_prepared(targets, &mut |target, params, out| {
+            let frame = frames.get(target.frame).ok_or(EngineError::NoSuchFrame {
+                frame: target.frame,
+                frames: frames.len(),
+            })?;
+            Ok(preprocess::preprocess(frame, target.region, params, out)?)
+        })
+    }
+
+    /// [`Engine::infer_frames`] for frames the engine does not read itself (ones in GPU
+    /// memory): `fill` writes a target's network input into `out` with `params` (the contract of
+    /// [`preprocess::preprocess`]) and returns its transform.
     pub fn infer_prepared(
         &mut self,
-        size: (usize, usize),
-        regions: &[Rect],
+        targets: &[Target],
         fill: &mut FillInput<'_>,
     ) -> Result<Vec<InferResult>, EngineError> {
-        self.infer_filled(size, regions, Fill::Host(fill))
+        self.infer_filled(targets, Fill::Host(fill))
     }
 
     /// The GPU whose memory the backend can take its input from (the cuda backend), for
@@ -340,30 +377,28 @@ impl Engine {
     #[cfg(feature = "cuda")]
     pub fn infer_on_device(
         &mut self,
-        size: (usize, usize),
-        regions: &[Rect],
+        targets: &[Target],
         fill: &mut FillDeviceInput<'_>,
     ) -> Result<Vec<InferResult>, EngineError> {
-        self.infer_filled(size, regions, Fill::Device(fill))
+        self.infer_filled(targets, Fill::Device(fill))
     }
 
     fn infer_filled(
         &mut self,
-        (width, height): (usize, usize),
-        regions: &[Rect],
+        targets: &[Target],
         mut fill: Fill<'_, '_>,
     ) -> Result<Vec<InferResult>, EngineError> {
-        let mut results = Vec::with_capacity(regions.len());
+        let mut results = Vec::with_capacity(targets.len());
         let slot_len = self.params.tensor_len();
-        for chunk in regions.chunks(self.batch) {
+        for chunk in targets.chunks(self.batch) {
             let started = Instant::now();
             let mut transforms = Vec::with_capacity(chunk.len());
             let preprocessed;
             let outputs = match &mut fill {
                 Fill::Host(fill) => {
-                    for (slot, region) in chunk.iter().enumerate() {
+                    for (slot, target) in chunk.iter().enumerate() {
                         let out = &mut self.input.data[slot * slot_len..(slot + 1) * slot_len];
-                        transforms.push(fill(*region, &self.params, out)?);
+                        transforms.push(fill(target, &self.params, out)?);
                     }
                     preprocessed = Instant::now();
                     self.session.run(&self.input)?
@@ -371,7 +406,7 @@ impl Engine {
                 #[cfg(feature = "cuda")]
                 Fill::Device(fill) => {
                     let input = self.session.device_input()?;
-                    for (slot, region) in chunk.iter().enumerate() {
+                    for (slot, target) in chunk.iter().enumerate() {
                         let ptr = input.slot(slot, slot_len).ok_or_else(|| {
                             EngineError::GpuPreprocess(format!(
                                 "the model's device input holds {} values, batch slot {slot} \
@@ -380,7 +415,7 @@ impl Engine {
                                 (slot + 1) * slot_len
                             ))
                         })?;
-                        transforms.push(fill(*region, &self.params, &input.stream, ptr)?);
+                        transforms.push(fill(target, &self.params, &input.stream, ptr)?);
                     }
                     input.zero_from(chunk.len() * slot_len)?;
                     // Queued, not run: the GPU's pre-processing time is counted as inference.
@@ -402,8 +437,8 @@ impl Engine {
                     .collect();
                 &gathered
             };
-            for (index, transform) in transforms.iter().enumerate() {
-                results.push(self.postprocess(selected, index, transform, (width, height))?);
+            for (index, (transform, target)) in transforms.iter().zip(chunk).enumerate() {
+                results.push(self.postprocess(selected, index, transform, target.size)?);
             }
             let done = Instant::now();
             self.times.inferences += 1;

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::VideoRegionOfInterestMeta;
 use nvtl_core::model::builder::{attr_int, OnnxBuilder};
@@ -432,18 +433,28 @@ fn classified(buffer: &gst::BufferRef) -> Classified {
         .collect()
 }
 
-/// CenterNet then the colour classifier on `buffer` with `caps`, in one harness.
-fn detect_then_classify(test: &str, caps: &str, buffer: gst::Buffer) -> Classified {
+/// The colour classifier's batch-size after CenterNet: room for both photos' objects.
+const CLASSIFIER_BATCH: usize = 8;
+
+/// CenterNet then the colour classifier on `buffer` with `caps`, in one harness: what they found
+/// and the classifier's number of inference calls.
+fn detect_then_classify(test: &str, caps: &str, buffer: gst::Buffer) -> (Classified, u64) {
     init();
     let centernet = bundle(CENTERNET);
-    let config = secondary_config(test, "batch-size=4");
+    let config = secondary_config(test, &format!("batch-size={CLASSIFIER_BATCH}"));
     let mut h = Harness::new_parse(&format!(
-        "nvtlinfer config-file-path={} unique-id=1 ! nvtlinfer config-file-path={}",
+        "nvtlinfer config-file-path={} unique-id=1 ! nvtlinfer name=classifier config-file-path={}",
         centernet.config.display(),
         config.display()
     ));
     h.set_src_caps_str(caps);
-    classified(&h.push_and_pull(buffer).unwrap())
+    let found = classified(&h.push_and_pull(buffer).unwrap());
+    let bin = h.element().unwrap().downcast::<gst::Bin>().unwrap();
+    let stats = bin
+        .by_name("classifier")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    (found, stats.get::<u64>("inferences").unwrap())
 }
 
 #[test]
@@ -483,9 +494,21 @@ fn secondary_stage_on_a_batched_nvmm_buffer_classifies_each_frame_s_own_objects(
     }
     let surface = HostSurface::new(Abi::Ds6, MemType::CudaPinned, 2, frames, false);
     let caps = "video/x-raw(memory:NVMM),format=RGBA,width=768,height=576,framerate=10/1";
-    let batched = detect_then_classify("batched", caps, gst::Buffer::from_mut_slice(surface));
+    let (batched, calls) =
+        detect_then_classify("batched", caps, gst::Buffer::from_mut_slice(surface));
 
-    for (index, expected) in alone.iter().enumerate() {
+    // The objects of both frames fill the batches together, as nvinfer batches them.
+    let per_frame: Vec<usize> = alone.iter().map(|(found, _)| found.len()).collect();
+    let total: usize = per_frame.iter().sum();
+    assert!(
+        total <= CLASSIFIER_BATCH && per_frame.iter().all(|&n| n > 0),
+        "{per_frame:?} objects: the photos no longer show what this test needs"
+    );
+    assert_eq!(
+        calls, 1,
+        "{per_frame:?} objects in one batch of {CLASSIFIER_BATCH}"
+    );
+    for (index, (expected, _)) in alone.iter().enumerate() {
         let got: Classified = batched
             .iter()
             .filter(|o| o.0 == Some(index as u32))

@@ -298,6 +298,16 @@ pub enum SurfaceFrame<'a> {
     Device(DeviceFrame),
 }
 
+impl SurfaceFrame<'_> {
+    /// (width, height) in pixels.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            SurfaceFrame::Host(view) => (view.width, view.height),
+            SurfaceFrame::Device(device) => (device.width, device.height),
+        }
+    }
+}
+
 /// Reads the NvBufSurface in `mapped` (an NVMM buffer's mapped memory) and returns its header
 /// and one frame per filled batch entry, in batch order. CUDA device memory is an error
 /// ([`NvmmError::DeviceMemory`]); [`read_surface`] hands it out as [`SurfaceFrame::Device`].

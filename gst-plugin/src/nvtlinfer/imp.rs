@@ -20,7 +20,7 @@ use super::settings::{format_class_ids, parse_class_ids, Settings};
 use super::targets::inference_targets;
 use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
-use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes};
+use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes, Target};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -146,6 +146,107 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl NvtlInfer {
+    /// Runs `engine` on the targets of a surface's frames: host frames on the CPU pre-processing,
+    /// CUDA-memory frames on the GPU one (with the cuda backend on their GPU, straight into its
+    /// device input). Errors are posted.
+    fn infer_surface(
+        &self,
+        engine: &mut Engine,
+        #[cfg(feature = "cuda")] gpu_slot: &mut Option<
+            nvtl_core::preprocess::cuda::GpuPreprocessor,
+        >,
+        surface: &nvmm::SurfaceInfo,
+        frames: &[nvmm::SurfaceFrame],
+        targets: &[Target],
+    ) -> Result<Vec<InferResult>, gst::FlowError> {
+        let infer_error = |err: EngineError| {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ("inference failed: {}", err)
+            );
+            gst::FlowError::Error
+        };
+        let host: Vec<FrameView> = frames
+            .iter()
+            .filter_map(|frame| match frame {
+                nvmm::SurfaceFrame::Host(view) => Some(view.clone()),
+                nvmm::SurfaceFrame::Device(_) => None,
+            })
+            .collect();
+        if host.len() == frames.len() {
+            return engine.infer_frames(&host, targets).map_err(infer_error);
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let index = host.len().min(frames.len() - 1);
+            let err = nvmm::NvmmError::DeviceMemory {
+                index,
+                mem_type: surface.mem_type,
+            };
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
+            Err(gst::FlowError::Error)
+        }
+        #[cfg(feature = "cuda")]
+        {
+            use nvtl_core::preprocess::cuda::{GpuPreprocessError, GpuPreprocessor};
+            let gpu_id = surface.gpu_id as usize;
+            if gpu_slot.as_ref().is_none_or(|g| g.gpu_id() != gpu_id) {
+                let made = GpuPreprocessor::new(gpu_id).map_err(|err| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        (
+                            "{} frames need GPU pre-processing: {}",
+                            surface.mem_type,
+                            err
+                        )
+                    );
+                    gst::FlowError::Error
+                })?;
+                *gpu_slot = Some(made);
+            }
+            let gpu = gpu_slot.as_mut().ok_or(gst::FlowError::Error)?;
+            let gpu_error = |e: GpuPreprocessError| EngineError::GpuPreprocess(e.to_string());
+            if host.is_empty() && engine.device_input_gpu() == Some(gpu_id) {
+                // The network input is written into the cuda backend's own buffer.
+                engine.infer_on_device(targets, &mut |target, params, stream, out| {
+                    let nvmm::SurfaceFrame::Device(device) = &frames[target.frame] else {
+                        unreachable!("every frame is in device memory");
+                    };
+                    // SAFETY: `out` is a slot of the session's device input on this GPU,
+                    // `params.tensor_len()` long, alive until the model has run on `stream`.
+                    unsafe {
+                        gpu.run_device_into(
+                            stream,
+                            device,
+                            target.region,
+                            params,
+                            out,
+                            params.tensor_len(),
+                        )
+                    }
+                    .map_err(gpu_error)
+                })
+            } else {
+                engine.infer_prepared(targets, &mut |target, params, out| match &frames
+                    [target.frame]
+                {
+                    nvmm::SurfaceFrame::Host(view) => Ok(nvtl_core::preprocess::preprocess(
+                        view,
+                        target.region,
+                        params,
+                        out,
+                    )?),
+                    nvmm::SurfaceFrame::Device(device) => gpu
+                        .run_device_to_host(device, target.region, params, out)
+                        .map_err(gpu_error),
+                })
+            }
+            .map_err(infer_error)
+        }
+    }
+
     fn post_progress(&self, kind: gst::ProgressType, text: &str) {
         let msg = gst::message::Progress::builder(kind, "model-load", text)
             .src(&*self.obj())
@@ -711,12 +812,12 @@ impl BaseTransformImpl for NvtlInfer {
                 })?;
             gst::trace!(CAT, imp = self, "{:?}", surface);
             let batched = surface.batch_size > 1;
+            // The targets of every frame, inferred together: frames share batches, as in nvinfer.
+            let mut targets = Vec::new();
+            let mut owners = Vec::new();
             for (index, frame) in frames.iter().enumerate() {
                 let batch_index = batched.then_some(index as u32);
-                let (width, height) = match frame {
-                    nvmm::SurfaceFrame::Host(view) => (view.width, view.height),
-                    nvmm::SurfaceFrame::Device(device) => (device.width, device.height),
-                };
+                let (width, height) = frame.size();
                 let size = (width as u32, height as u32);
                 let mut frame_upstream = upstream.clone();
                 if let (Some(ds_batch), ProcessMode::Secondary) =
@@ -724,86 +825,29 @@ impl BaseTransformImpl for NvtlInfer {
                 {
                     frame_upstream.extend(ds_batch.objects(index as u32, batch_index));
                 }
-                let targets = inference_targets(&engine.config, size, batch_index, &frame_upstream);
-                if targets.is_empty() {
-                    continue;
+                for (parent, region) in
+                    inference_targets(&engine.config, size, batch_index, &frame_upstream)
+                {
+                    targets.push(Target {
+                        frame: index,
+                        region,
+                        size: (width, height),
+                    });
+                    owners.push((batch_index, parent, size));
                 }
-                let regions: Vec<Rect> = targets.iter().map(|(_, r)| *r).collect();
-                let out = match frame {
-                    nvmm::SurfaceFrame::Host(view) => engine.infer_regions(view, &regions),
+            }
+            if !targets.is_empty() {
+                let out = self.infer_surface(
+                    engine,
                     #[cfg(feature = "cuda")]
-                    nvmm::SurfaceFrame::Device(device) => {
-                        let gpu_id = surface.gpu_id as usize;
-                        if state.gpu.as_ref().is_none_or(|g| g.gpu_id() != gpu_id) {
-                            let made = nvtl_core::preprocess::cuda::GpuPreprocessor::new(gpu_id)
-                                .map_err(|err| {
-                                    gst::element_imp_error!(
-                                        self,
-                                        gst::StreamError::Failed,
-                                        (
-                                            "{} frames need GPU pre-processing: {}",
-                                            surface.mem_type,
-                                            err
-                                        )
-                                    );
-                                    gst::FlowError::Error
-                                })?;
-                            state.gpu = Some(made);
-                        }
-                        let gpu = state.gpu.as_mut().ok_or(gst::FlowError::Error)?;
-                        let gpu_error = |e: nvtl_core::preprocess::cuda::GpuPreprocessError| {
-                            EngineError::GpuPreprocess(e.to_string())
-                        };
-                        if engine.device_input_gpu() == Some(gpu_id) {
-                            // The network input is written into the cuda backend's own buffer.
-                            engine.infer_on_device(
-                                (width, height),
-                                &regions,
-                                &mut |roi, params, stream, out| {
-                                    // SAFETY: `out` is a slot of the session's device input on
-                                    // this GPU, `params.tensor_len()` long, alive until the model
-                                    // has run on `stream`.
-                                    unsafe {
-                                        gpu.run_device_into(
-                                            stream,
-                                            device,
-                                            roi,
-                                            params,
-                                            out,
-                                            params.tensor_len(),
-                                        )
-                                    }
-                                    .map_err(gpu_error)
-                                },
-                            )
-                        } else {
-                            engine.infer_prepared(
-                                (width, height),
-                                &regions,
-                                &mut |roi, params, out| {
-                                    gpu.run_device_to_host(device, roi, params, out)
-                                        .map_err(gpu_error)
-                                },
-                            )
-                        }
-                    }
-                    #[cfg(not(feature = "cuda"))]
-                    nvmm::SurfaceFrame::Device(_) => {
-                        let err = nvmm::NvmmError::DeviceMemory {
-                            index,
-                            mem_type: surface.mem_type,
-                        };
-                        gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
-                        return Err(gst::FlowError::Error);
-                    }
-                }
-                .map_err(infer_error)?;
-                results.extend(
-                    targets
-                        .iter()
-                        .zip(out)
-                        .map(|((parent, _), result)| (batch_index, *parent, size, result)),
-                );
+                    &mut state.gpu,
+                    &surface,
+                    &frames,
+                    &targets,
+                )?;
+                results.extend(owners.into_iter().zip(out).map(
+                    |((batch_index, parent, size), result)| (batch_index, parent, size, result),
+                ));
             }
         } else {
             let size = (info.width(), info.height());
