@@ -5,9 +5,10 @@
 #   scripts/device-check.sh pack [DIR]     (DIR default: out/device-check)
 # builds release x86-64 binaries with the cuda features: core's device_check example (cuda
 # backend = tract-cuda vs cpu backend = tract on every zoo model, NVRTC pre-processing vs the CPU
-# pre-processing, timings) and the trainer with burn-cuda; and packs them, stripped, with the
-# zoo models, a photo and a small digits training set, into DIR (kept under 64 MiB so the
-# device tool can carry it). Nothing in it needs Rust, GStreamer or the internet.
+# pre-processing, timings) and the trainer with burn-cuda (NVRTC-only where burn-cuda's LLVM
+# download is blocked, see below); and packs them, stripped, with the zoo models, a photo and a
+# small digits training set, into DIR (kept under 64 MiB so the device tool can carry it).
+# Nothing in it needs Rust, GStreamer or the internet.
 # NVTL_DEVICE_TRAINER=0 leaves the burn-cuda trainer out without trying to build it.
 #
 # On the GPU machine (NVIDIA driver, CUDA 13 libraries, e.g. from PyTorch's pip packages):
@@ -21,7 +22,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 case "${1:-}" in
   pack) ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 dir="${2:-$repo/out/device-check}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
@@ -30,14 +31,38 @@ export NVTL_ASSETS="${NVTL_ASSETS:-$HOME/.cache/nvtl/assets}"
 bash scripts/fetch-assets.sh >/dev/null
 cargo build --release -p nvtl-core --features cuda --example device_check
 cargo build --release -p nvtl-trainer --bin trainer
-# The trainer on burn-cuda. cubecl-cuda's build runs tracel-llvm-bundler, which downloads an LLVM
-# bundle from github.com: where that is unreachable the training half is left out (and says so).
-trainer_cuda=0
+# The trainer on burn-cuda. cubecl-cuda 0.11 depends on cubecl-llvm, whose build script
+# (tracel-llvm-bundler) downloads an LLVM bundle from github.com. Where that download fails, the
+# trainer for this pack is built against cubecl-cuda patched down to its NVRTC (C++) backend
+# (scripts/patches/cubecl-cuda-0.11.3-nvrtc-only.diff), in a target folder of its own, with
+# Cargo.lock restored afterwards: the packed trainer then compiles its kernels with NVRTC
+# rather than LLVM. Nothing else in the project uses the patch.
+trainer_cuda=""
+build_trainer_cuda() {
+  if cargo build --release -p nvtl-trainer --features cuda --bin trainer 2>"$target/trainer-cuda.log"; then
+    trainer_cuda="$target/release/trainer"
+    return 0
+  fi
+  grep -q "tracel-llvm-bundler" "$target/trainer-cuda.log" || return 1
+  echo "device-check: burn-cuda's LLVM download failed; building the trainer with cubecl-cuda's NVRTC backend only" >&2
+  local src work rc=0
+  src="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cubecl-cuda-0.11.3 2>/dev/null | head -n1)"
+  [ -n "$src" ] || { echo "device-check: cubecl-cuda 0.11.3 is not in the cargo registry" >&2; return 1; }
+  work="$target/device-check-nvrtc"
+  rm -rf "$work/cubecl-cuda"
+  mkdir -p "$work"
+  cp -r "$src" "$work/cubecl-cuda"
+  patch -s -d "$work/cubecl-cuda" -p1 <scripts/patches/cubecl-cuda-0.11.3-nvrtc-only.diff || return 1
+  cp Cargo.lock "$work/Cargo.lock.orig"
+  CARGO_TARGET_DIR="$work/target" cargo build --release -p nvtl-trainer --features cuda --bin trainer \
+    --config "patch.crates-io.cubecl-cuda.path=\"$work/cubecl-cuda\"" >>"$target/trainer-cuda.log" 2>&1 || rc=$?
+  cp "$work/Cargo.lock.orig" Cargo.lock
+  [ "$rc" = 0 ] && trainer_cuda="$work/target/release/trainer"
+  return "$rc"
+}
 if [ "${NVTL_DEVICE_TRAINER:-1}" = 0 ]; then
   echo "device-check: NVTL_DEVICE_TRAINER=0: packing without the burn-cuda training check" >&2
-elif cargo build --release -p nvtl-trainer --features cuda --bin trainer 2>"$target/trainer-cuda.log"; then
-  trainer_cuda=1
-else
+elif ! build_trainer_cuda; then
   echo "device-check: the trainer with --features cuda did not build (log: $target/trainer-cuda.log):" >&2
   grep -m1 -E "panicked|error" "$target/trainer-cuda.log" >&2 || true
   echo "device-check: packing without the burn-cuda training check" >&2
@@ -46,7 +71,11 @@ fi
 rm -rf "$dir"
 mkdir -p "$dir/bin" "$dir/cache/zoo" "$dir/data/digits"
 strip -o "$dir/bin/device_check" "$target/release/examples/device_check"
-[ "$trainer_cuda" = 1 ] && strip -o "$dir/bin/trainer" "$target/release/trainer"
+if [ -n "$trainer_cuda" ]; then
+  # Compressed: with it the pack would pass the 64 MiB the device tool carries.
+  strip -o "$dir/bin/trainer" "$trainer_cuda"
+  xz -9 -T0 "$dir/bin/trainer"
+fi
 
 # Zoo bundles (pulled into the local cache if missing) and a photo.
 for name in blazeface_front_128 centernet_mobilenetv3_coco mobilenet_v2_imagenet; do
@@ -104,8 +133,12 @@ status=0
 echo "== cuda backend and GPU pre-processing vs CPU"
 ./bin/device_check --zoo cache/zoo --image dog.jpg --runs 50 || status=1
 echo "== burn-cuda fine-tuning, 3 epochs on 300 digits"
+if [ -f bin/trainer.xz ] && [ ! -x bin/trainer ]; then
+  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+    bin/trainer.xz bin/trainer && chmod +x bin/trainer
+fi
 if [ ! -x bin/trainer ]; then
-  echo "training: NOT RUN (the trainer with burn-cuda was not packed: its build needs github.com)"
+  echo "training: NOT RUN (the trainer with burn-cuda was not packed: see scripts/device-check.sh)"
   echo "device check overall: $([ $status -eq 0 ] && echo PASS || echo FAIL) (without training)"
   exit $status
 fi
