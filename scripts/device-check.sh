@@ -22,7 +22,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 case "${1:-}" in
   pack) ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 dir="${2:-$repo/out/device-check}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
