@@ -71,11 +71,9 @@ fi
 rm -rf "$dir"
 mkdir -p "$dir/bin" "$dir/cache/zoo" "$dir/data/digits"
 strip -o "$dir/bin/device_check" "$target/release/examples/device_check"
-if [ -n "$trainer_cuda" ]; then
-  # Compressed: with it the pack would pass the 64 MiB the device tool carries.
-  strip -o "$dir/bin/trainer" "$trainer_cuda"
-  xz -9 -T0 "$dir/bin/trainer"
-fi
+[ -n "$trainer_cuda" ] && strip -o "$dir/bin/trainer" "$trainer_cuda"
+# Compressed (run.sh unpacks them): together they would pass the 64 MiB the device tool carries.
+xz -9 -T0 "$dir"/bin/*
 
 # Zoo bundles (pulled into the local cache if missing) and a photo.
 for name in blazeface_front_128 centernet_mobilenetv3_coco mobilenet_v2_imagenet; do
@@ -124,6 +122,11 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export NVTL_CACHE_DIR="$here/cache"
+for packed in bin/*.xz; do
+  [ -x "${packed%.xz}" ] && continue
+  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+    "$packed" "${packed%.xz}" && chmod +x "${packed%.xz}"
+done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
 for lib in libcuda.so.1 libcudart.so libnvrtc.so libcublas.so libcudnn.so; do
   hit="$( (ldconfig -p 2>/dev/null | grep -o "/[^ ]*$lib[.0-9]*$"; IFS=:; for d in $LD_LIBRARY_PATH; do ls "$d"/$lib* 2>/dev/null; done) | head -n1)"
@@ -133,10 +136,6 @@ status=0
 echo "== cuda backend and GPU pre-processing vs CPU"
 ./bin/device_check --zoo cache/zoo --image dog.jpg --runs 50 || status=1
 echo "== burn-cuda fine-tuning, 3 epochs on 300 digits"
-if [ -f bin/trainer.xz ] && [ ! -x bin/trainer ]; then
-  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
-    bin/trainer.xz bin/trainer && chmod +x bin/trainer
-fi
 if [ ! -x bin/trainer ]; then
   echo "training: NOT RUN (the trainer with burn-cuda was not packed: see scripts/device-check.sh)"
   echo "device check overall: $([ $status -eq 0 ] && echo PASS || echo FAIL) (without training)"

@@ -31,6 +31,12 @@ pub enum DeviceError {
          `cargo build --release -p nvtl-trainer --features cuda` (or train with devices = \"cpu\")"
     )]
     NoCuda { text: String },
+    #[error("devices \"{text}\": GPU {index} cannot be used: {reason}")]
+    Unusable {
+        text: String,
+        index: usize,
+        reason: String,
+    },
 }
 
 /// A parsed `train.devices` value.
@@ -95,11 +101,30 @@ impl fmt::Display for DeviceList {
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 
 #[cfg(feature = "cuda")]
-fn cuda_devices(indices: &[usize], _text: &str) -> Result<Vec<Device>, DeviceError> {
+fn cuda_devices(indices: &[usize], text: &str) -> Result<Vec<Device>, DeviceError> {
+    check_gpus(indices, text, nvtl_core::backend::gpu::gpu_info)?;
     Ok(indices
         .iter()
         .map(|&i| Device::cuda(i).autodiff())
         .collect())
+}
+
+/// Asks the driver for every listed GPU before burn-cuda does: burn-cuda panics on its device
+/// thread when libcuda is missing or a GPU does not exist.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn check_gpus<T>(
+    indices: &[usize],
+    text: &str,
+    probe: impl Fn(u32) -> Result<T, String>,
+) -> Result<(), DeviceError> {
+    for &index in indices {
+        probe(index as u32).map_err(|reason| DeviceError::Unusable {
+            text: text.into(),
+            index,
+            reason,
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -316,6 +341,29 @@ mod tests {
             text.contains("cuda:0,1") && text.contains("--features cuda"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn gpus_are_checked_through_the_driver_before_burn_touches_them() {
+        let present = |index: u32| {
+            if index < 2 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "cuDeviceGet failed with CUDA error 101 for {index}"
+                ))
+            }
+        };
+        assert!(check_gpus(&[0, 1], "cuda:0,1", present).is_ok());
+        let error = check_gpus(&[0, 3], "cuda:0,3", present).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "devices \"cuda:0,3\": GPU 3 cannot be used: cuDeviceGet failed with CUDA error 101 for 3"
+        );
+        // The real driver probe: on a machine without one, the error names libcuda.
+        if let Err(error) = check_gpus(&[0], "cuda", nvtl_core::backend::gpu::gpu_info) {
+            assert!(error.to_string().contains("libcuda"), "{error}");
+        }
     }
 
     #[test]
