@@ -154,14 +154,7 @@ impl GpuPreprocessor {
         let placement = check(frame, roi, params, out.len())?;
         let uploaded = self.upload(frame)?;
         let mut tensor = self.stream.alloc_zeros::<f32>(out.len()).map_err(cuda)?;
-        self.launch_into_slice(
-            &self.stream,
-            uploaded.frame(),
-            roi,
-            params,
-            placement,
-            &mut tensor,
-        )?;
+        self.launch_into_slice(uploaded.frame(), roi, params, placement, &mut tensor)?;
         self.stream.memcpy_dtoh(&tensor, out).map_err(cuda)?;
         self.stream.synchronize().map_err(cuda)?;
         Ok(Transform::of_placement(roi, placement))
@@ -177,7 +170,7 @@ impl GpuPreprocessor {
     ) -> Result<Transform, GpuPreprocessError> {
         check_device_planes(frame)?;
         let placement = device_check(frame, roi, params, out.len())?;
-        self.launch_into_slice(&self.stream, frame, roi, params, placement, out)?;
+        self.launch_into_slice(frame, roi, params, placement, out)?;
         Ok(Transform::of_placement(roi, placement))
     }
 
@@ -202,17 +195,17 @@ impl GpuPreprocessor {
         Ok(Transform::of_placement(roi, placement))
     }
 
+    /// [`Self::launch`] on this pre-processor's stream into a buffer of its own.
     fn launch_into_slice(
         &self,
-        stream: &CudaStream,
         frame: &DeviceFrame,
         roi: Rect,
         params: &PreprocessParams,
         placement: (usize, usize, usize, usize),
         out: &mut CudaSlice<f32>,
     ) -> Result<(), GpuPreprocessError> {
-        let (ptr, _sync) = cudarc::driver::DevicePtrMut::device_ptr_mut(out, stream);
-        self.launch(stream, frame, roi, params, placement, ptr)
+        let (ptr, _sync) = cudarc::driver::DevicePtrMut::device_ptr_mut(out, &self.stream);
+        self.launch(&self.stream, frame, roi, params, placement, ptr)
     }
 
     /// Queues the kernel on `stream`, writing the tensor at device address `out`.

@@ -146,6 +146,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl NvtlInfer {
+    /// Posts an inference error.
+    fn inference_failed(&self, err: EngineError) -> gst::FlowError {
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Failed,
+            ("inference failed: {}", err)
+        );
+        gst::FlowError::Error
+    }
+
     /// Runs `engine` on the targets of a surface's frames: host frames on the CPU pre-processing,
     /// CUDA-memory frames on the GPU one (with the cuda backend on their GPU, straight into its
     /// device input). Errors are posted.
@@ -159,14 +169,6 @@ impl NvtlInfer {
         frames: &[nvmm::SurfaceFrame],
         targets: &[Target],
     ) -> Result<Vec<InferResult>, gst::FlowError> {
-        let infer_error = |err: EngineError| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Failed,
-                ("inference failed: {}", err)
-            );
-            gst::FlowError::Error
-        };
         let host: Vec<FrameView> = frames
             .iter()
             .filter_map(|frame| match frame {
@@ -175,7 +177,9 @@ impl NvtlInfer {
             })
             .collect();
         if host.len() == frames.len() {
-            return engine.infer_frames(&host, targets).map_err(infer_error);
+            return engine
+                .infer_frames(&host, targets)
+                .map_err(|err| self.inference_failed(err));
         }
         #[cfg(not(feature = "cuda"))]
         {
@@ -243,7 +247,7 @@ impl NvtlInfer {
                         .map_err(gpu_error),
                 })
             }
-            .map_err(infer_error)
+            .map_err(|err| self.inference_failed(err))
         }
     }
 
@@ -768,14 +772,6 @@ impl BaseTransformImpl for NvtlInfer {
 
         // One entry per inference target: (batch index, parent object id, frame size, result).
         let mut results: Vec<TargetResult> = Vec::new();
-        let infer_error = |err: EngineError| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Failed,
-                ("inference failed: {}", err)
-            );
-            gst::FlowError::Error
-        };
         let mut ds_batch = if state.nvmm {
             DsBatch::of(buffer)
                 .map_err(|reason| gst::debug!(CAT, imp = self, "no DeepStream metadata: {reason}"))
@@ -864,7 +860,9 @@ impl BaseTransformImpl for NvtlInfer {
                         gst::FlowError::Error
                     })?;
                 let view = frame_view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-                let out = engine.infer_regions(&view, &regions).map_err(infer_error)?;
+                let out = engine
+                    .infer_regions(&view, &regions)
+                    .map_err(|err| self.inference_failed(err))?;
                 results.extend(
                     targets
                         .iter()
