@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use libloading::Library;
 
-use super::{detect_abi, layout::*, read_batch, MemType, NvmmError};
+use super::{surface_entries, MemType, NvmmError};
 
 /// `int NvBufSurfaceMap(NvBufSurface *surf, int index, int plane, NvBufSurfaceMemMapFlags type)`.
 pub type MapFn = unsafe extern "C" fn(*mut c_void, c_int, c_int, c_int) -> c_int;
@@ -110,18 +110,7 @@ pub unsafe fn map_for_cpu(
     mapped: &[u8],
     api: impl FnOnce() -> Result<NvBufSurfaceApi, String>,
 ) -> Result<Option<CpuMapping<'_>>, NvmmError> {
-    let abi = detect_abi(mapped.len())?;
-    let base = mapped.as_ptr();
-    let (info, entries) = match abi {
-        super::Abi::Ds6 => read_batch(
-            abi,
-            std::ptr::read_unaligned(base as *const NvBufSurfaceDs6),
-        )?,
-        super::Abi::Ds8 => read_batch(
-            abi,
-            std::ptr::read_unaligned(base as *const NvBufSurfaceDs8),
-        )?,
-    };
+    let (info, entries) = surface_entries(mapped)?;
     if !matches!(info.mem_type, MemType::SurfaceArray | MemType::Handle) {
         return Ok(None);
     }
@@ -140,7 +129,7 @@ pub unsafe fn map_for_cpu(
     })?;
     let mut mapping = CpuMapping {
         api,
-        surface: base as *mut c_void,
+        surface: mapped.as_ptr() as *mut c_void,
         indices: Vec::with_capacity(unmapped.len()),
         _surface: PhantomData,
     };

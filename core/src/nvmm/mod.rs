@@ -341,24 +341,32 @@ pub unsafe fn read_frames(mapped: &[u8]) -> Result<(SurfaceInfo, Vec<FrameView<'
 pub unsafe fn read_surface(
     mapped: &[u8],
 ) -> Result<(SurfaceInfo, Vec<SurfaceFrame<'_>>), NvmmError> {
-    let abi = detect_abi(mapped.len())?;
-    let base = mapped.as_ptr();
-    let (info, list) = match abi {
-        Abi::Ds6 => read_batch(
-            abi,
-            std::ptr::read_unaligned(base as *const NvBufSurfaceDs6),
-        )?,
-        Abi::Ds8 => read_batch(
-            abi,
-            std::ptr::read_unaligned(base as *const NvBufSurfaceDs8),
-        )?,
-    };
+    let (info, list) = surface_entries(mapped)?;
     let frames = list
         .iter()
         .enumerate()
         .map(|(index, params)| frame(index, info.mem_type, params))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((info, frames))
+}
+
+/// The header and filled entries of the NvBufSurface in `mapped`, in the detected ABI.
+///
+/// # Safety
+/// As [`read_frames`].
+unsafe fn surface_entries(mapped: &[u8]) -> Result<(SurfaceInfo, Vec<Params>), NvmmError> {
+    let abi = detect_abi(mapped.len())?;
+    let base = mapped.as_ptr();
+    match abi {
+        Abi::Ds6 => read_batch(
+            abi,
+            std::ptr::read_unaligned(base as *const NvBufSurfaceDs6),
+        ),
+        Abi::Ds8 => read_batch(
+            abi,
+            std::ptr::read_unaligned(base as *const NvBufSurfaceDs8),
+        ),
+    }
 }
 
 /// One ABI's `NvBufSurface` and `NvBufSurfaceParams`, seen through the fields both share.
