@@ -49,8 +49,10 @@ pub(super) enum Lowering {
     Decluttered,
 }
 
-/// The model of `spec` parsed and given its concrete input shape, lowered as `lowering` says.
+/// `onnx` (the model of `spec`) parsed and given its concrete input shape, lowered as `lowering`
+/// says.
 pub(super) fn typed_model(
+    onnx: &OnnxModel,
     spec: &ModelSpec,
     lowering: Lowering,
 ) -> Result<(TypedModel, TensorInfo, Vec<TensorInfo>), BackendError> {
@@ -59,8 +61,7 @@ pub(super) fn typed_model(
         path: path.clone(),
         reason: format!("{e:#}"),
     };
-    let onnx = read_onnx(path)?;
-    let (input_name, shape) = image_input(&onnx, spec)?;
+    let (input_name, shape) = image_input(onnx, spec)?;
     let dir = path.parent().and_then(|d| d.to_str());
     let parsed = tract_onnx::onnx()
         .parse(&onnx.proto, dir)
@@ -101,10 +102,10 @@ impl TractPlan {
             ..spec.clone()
         };
         let (mut typed, mut input, mut outputs) =
-            typed_model(if per_item { &one } else { spec }, Lowering::Cpu)?;
+            typed_model(&onnx, if per_item { &one } else { spec }, Lowering::Cpu)?;
         let per_item = per_item && outputs.iter().all(|o| o.shape.first() == Some(&1));
         if !per_item && input.shape[0] != batch {
-            (typed, input, outputs) = typed_model(spec, Lowering::Cpu)?;
+            (typed, input, outputs) = typed_model(&onnx, spec, Lowering::Cpu)?;
         }
         if per_item {
             input.shape[0] = batch;

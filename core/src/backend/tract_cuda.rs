@@ -54,7 +54,8 @@ impl Backend for TractCuda {
             .ok_or_else(|| unavailable("tract-cuda is not linked into this build".into()))?;
         // tract-cuda maps decluttered ops (Conv, matmul, ...) to GPU kernels; CPU-optimised
         // ones (im2col + packed matmul) it would leave on the CPU.
-        let (typed, input, outputs) = typed_model(spec, Lowering::Decluttered)?;
+        let onnx = crate::model::read_onnx(&spec.onnx_path)?;
+        let (typed, input, outputs) = typed_model(&onnx, spec, Lowering::Decluttered)?;
         let runnable = runtime
             .prepare(typed)
             .map_err(|e: TractError| BackendError::Prepare {
