@@ -208,27 +208,23 @@ fn malformed_headers_and_planes_are_errors_not_crashes() {
 /// Stand-ins for libnvbufsurface's map calls (which exist only on NVIDIA machines), acting on
 /// the DeepStream 8 surfaces these tests build: map publishes `dataPtr` + plane offsets in
 /// `mappedAddr.addr` as the real call does for memory the CPU can reach; unmap clears it. Calls
-/// are logged per surface.
+/// are logged per test thread, since parallel tests may build surfaces at the same address.
 mod standin {
     use super::*;
+    use std::cell::RefCell;
     use std::ffi::c_int;
-    use std::sync::Mutex;
 
-    pub static CALLS: Mutex<Vec<(usize, &'static str, c_int)>> = Mutex::new(Vec::new());
-
-    fn log(surface: *mut c_void, call: &'static str, index: c_int) {
-        CALLS.lock().unwrap().push((surface as usize, call, index));
+    thread_local! {
+        static CALLS: RefCell<Vec<(&'static str, c_int)>> = const { RefCell::new(Vec::new()) };
     }
 
-    pub fn calls_on(surface: &HostSurface) -> Vec<(&'static str, c_int)> {
-        let key = surface.as_ref().as_ptr() as usize;
-        CALLS
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(s, _, _)| *s == key)
-            .map(|(_, call, index)| (*call, *index))
-            .collect()
+    fn log(call: &'static str, index: c_int) {
+        CALLS.with(|calls| calls.borrow_mut().push((call, index)));
+    }
+
+    /// The calls this thread made since the last `take_calls`.
+    pub fn take_calls() -> Vec<(&'static str, c_int)> {
+        CALLS.with(|calls| calls.take())
     }
 
     unsafe fn entry(surface: *mut c_void, index: c_int) -> *mut NvBufSurfaceParamsDs8 {
@@ -243,7 +239,7 @@ mod standin {
         flags: c_int,
     ) -> c_int {
         assert_eq!((plane, flags), (-1, 0), "all planes, NVBUF_MAP_READ");
-        log(surface, "map", index);
+        log("map", index);
         let p = entry(surface, index);
         for i in 0..(*p).plane_params.num_planes as usize {
             let offset = (*p).plane_params.offset[i] as usize;
@@ -260,25 +256,25 @@ mod standin {
         flags: c_int,
     ) -> c_int {
         if index == 1 {
-            log(surface, "map", index);
+            log("map", index);
             return -1;
         }
         map(surface, index, plane, flags)
     }
 
     pub unsafe extern "C" fn sync_for_cpu(
-        surface: *mut c_void,
+        _surface: *mut c_void,
         index: c_int,
         plane: c_int,
     ) -> c_int {
         assert_eq!(plane, -1);
-        log(surface, "sync", index);
+        log("sync", index);
         0
     }
 
     pub unsafe extern "C" fn unmap(surface: *mut c_void, index: c_int, plane: c_int) -> c_int {
         assert_eq!(plane, -1);
-        log(surface, "unmap", index);
+        log("unmap", index);
         (*entry(surface, index)).mapped_addr.addr = [std::ptr::null_mut(); NVBUF_MAX_PLANES];
         0
     }
@@ -317,7 +313,7 @@ fn unmapped_surface_arrays_are_mapped_read_and_unmapped() {
         drop(frames);
         drop(mapping);
         assert_eq!(
-            standin::calls_on(&surface),
+            standin::take_calls(),
             [
                 ("map", 0),
                 ("sync", 0),
@@ -373,7 +369,7 @@ fn a_failed_map_is_an_error_and_unmaps_what_was_mapped() {
         "NvBufSurface frame 1: NvBufSurfaceMap failed (-1) on NVBUF_MEM_SURFACE_ARRAY"
     );
     assert_eq!(
-        standin::calls_on(&surface),
+        standin::take_calls(),
         [("map", 0), ("sync", 0), ("map", 1), ("unmap", 0)]
     );
 }
