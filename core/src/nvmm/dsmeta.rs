@@ -291,6 +291,8 @@ pub struct DsObject {
     pub height: f32,
     pub label: Option<String>,
     pub border_color: [f64; 4],
+    /// The `NvDsObjectMeta *` a secondary detector found this object in, or null.
+    pub parent: *mut c_void,
 }
 
 /// One classifier attribute to add to an object.
@@ -418,7 +420,7 @@ impl DsMeta {
                     self.add_labels(batch, obj, object.unique_id, labels);
                     self.append_text(obj, labels);
                 }
-                (self.add_obj)(frame, obj, std::ptr::null_mut());
+                (self.add_obj)(frame, obj, object.parent);
                 added += 1;
             }
         }

@@ -45,41 +45,53 @@ impl DsBatch {
     }
 
     /// The DeepStream objects of frame `batch_id` as upstream objects for a secondary stage,
-    /// remembered under ids of their own.
+    /// remembered under ids of their own. An object that is the twin of one of `rois` (an
+    /// upstream nvtlinfer attaches both) is not returned: it is remembered under the ROI's id, so
+    /// it is inferred once and its results go to both.
     pub(super) fn objects(
         &mut self,
         batch_id: u32,
         batch_index: Option<u32>,
+        rois: &[meta::ObjectMeta],
     ) -> Vec<meta::ObjectMeta> {
         // SAFETY: the batch meta belongs to the buffer being processed.
         let objects = unsafe { self.ds.objects(self.batch, batch_id) };
-        objects
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let id = DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32;
-                self.objects.insert(id, o.meta);
-                let px = |v: f32| v.max(0.0).round() as u32;
-                meta::ObjectMeta {
-                    id,
-                    parent_id: -1,
-                    roi_type: "deepstream".into(),
-                    rect: (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3])),
-                    class_id: u32::try_from(o.class_id).ok(),
-                    label: None,
-                    confidence: None,
-                    unique_id: u32::try_from(o.unique_component_id).ok(),
-                    border_color: None,
-                    classifications: Vec::new(),
-                    batch_index,
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        for (i, o) in objects.into_iter().enumerate() {
+            let twin = rois.iter().find(|roi| {
+                roi.batch_index == batch_index
+                    && roi.unique_id.map(|u| u as i32) == Some(o.unique_component_id)
+                    && roi.class_id.map(|c| c as i32) == Some(o.class_id)
+                    && same_box(roi.rect, o.rect)
+                    && !self.objects.contains_key(&roi.id)
+            });
+            if let Some(roi) = twin {
+                self.objects.insert(roi.id, o.meta);
+                continue;
+            }
+            let id = DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32;
+            self.objects.insert(id, o.meta);
+            let px = |v: f32| v.max(0.0).round() as u32;
+            out.push(meta::ObjectMeta {
+                id,
+                parent_id: -1,
+                roi_type: "deepstream".into(),
+                rect: (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3])),
+                class_id: u32::try_from(o.class_id).ok(),
+                label: None,
+                confidence: None,
+                unique_id: u32::try_from(o.unique_component_id).ok(),
+                border_color: None,
+                classifications: Vec::new(),
+                batch_index,
+            });
+        }
+        out
     }
 
-    /// Adds the results as nvinfer does: detections of a primary stage as NvDsObjectMeta on
-    /// their frame, classifier results on the DeepStream objects they classified. Returns the
-    /// number of objects added.
+    /// Adds the results as nvinfer does: detections as NvDsObjectMeta on their frame (those of a
+    /// secondary detector under the DeepStream object they were found in), classifier results on
+    /// the DeepStream objects they classified. Returns the number of objects added.
     pub(super) fn attach(
         &self,
         results: &[TargetResult],
@@ -89,7 +101,12 @@ impl DsBatch {
         let mut per_frame: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
         for (batch_index, parent, _, result) in results {
             match result {
-                InferResult::Objects(objects) if *parent < 0 => {
+                InferResult::Objects(objects) => {
+                    let parent = self
+                        .objects
+                        .get(parent)
+                        .copied()
+                        .unwrap_or(std::ptr::null_mut());
                     for object in objects {
                         let color = config
                             .class_attrs
@@ -111,6 +128,7 @@ impl DsBatch {
                                     height: object.bbox.height,
                                     label: object.label.clone(),
                                     border_color: color,
+                                    parent,
                                 },
                                 Vec::new(),
                             ));
@@ -146,4 +164,13 @@ impl DsBatch {
             })
             .sum()
     }
+}
+
+/// Whether a ROI (integer pixels) and a DeepStream rect (float left, top, width, height) are the
+/// same detection: nvtlinfer rounds each edge of the ROI, so edges differ by under a pixel.
+fn same_box(roi: (u32, u32, u32, u32), rect: [f32; 4]) -> bool {
+    let (x, y, w, h) = roi;
+    let [left, top, width, height] = rect;
+    let close = |a: u32, b: f32| (a as f32 - b).abs() <= 1.0;
+    close(x, left) && close(y, top) && close(x + w, left + width) && close(y + h, top + height)
 }

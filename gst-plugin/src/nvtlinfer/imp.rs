@@ -819,7 +819,7 @@ impl BaseTransformImpl for NvtlInfer {
                 if let (Some(ds_batch), ProcessMode::Secondary) =
                     (ds_batch.as_mut(), engine.config.process_mode)
                 {
-                    frame_upstream.extend(ds_batch.objects(index as u32, batch_index));
+                    frame_upstream.extend(ds_batch.objects(index as u32, batch_index, &upstream));
                 }
                 for (parent, region) in
                     inference_targets(&engine.config, size, batch_index, &frame_upstream)
