@@ -162,6 +162,11 @@ impl Batch {
         objects.into_iter().map(|o| o as _).collect()
     }
 
+    /// The frame's `bInferDone`.
+    fn infer_done(&self, batch_id: usize) -> i32 {
+        unsafe { (*self.frames[batch_id]).b_infer_done }
+    }
+
     /// Adds an object the way an upstream nvinfer does.
     fn add_upstream(&self, batch_id: usize, unique_id: i32, class_id: i32, rect: [f32; 4]) {
         let s = standins();
@@ -312,6 +317,11 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
     );
 
     for batch_id in 0..2 {
+        assert_eq!(
+            batch.infer_done(batch_id),
+            1,
+            "frame {batch_id} is marked inferred"
+        );
         let expected: Vec<_> = rois
             .iter()
             .filter(|o| o.unique_id == Some(1) && o.batch_index == Some(batch_id as u32))
@@ -406,6 +416,11 @@ fn upstream_deepstream_objects_are_classified_in_place() {
         classifier_results(ds[1]).is_empty(),
         "gie 7 is not operated on"
     );
+    assert_eq!(
+        batch.infer_done(0),
+        0,
+        "a classifier leaves bInferDone to detectors"
+    );
 }
 
 #[test]
@@ -443,4 +458,36 @@ fn secondary_detections_hang_under_their_deepstream_parent() {
         assert!(near(parent, person_roi.rect), "the person it was found in");
         assert!(ds.contains(&(ds_face.parent as *mut NvDsObjectMetaHead)));
     }
+}
+
+#[test]
+fn frames_the_detector_ran_on_are_marked_inferred_even_without_objects() {
+    let _serial = serial();
+    init();
+    // interval=1: the detector runs on every other buffer, as nvinfer's interval property says.
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={} interval=1",
+        bundle(CENTERNET).config.display()
+    ));
+    let grey = HostFrame::from_packed(
+        PixelFormat::Rgbx,
+        320,
+        240,
+        &[&vec![128; 320 * 240 * 4]],
+        64,
+    );
+    h.set_src_caps_str(&nvmm_caps(&grey));
+    let mut marks = Vec::new();
+    for _ in 0..3 {
+        let batch = Batch::new(1);
+        let surface = HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![grey.clone()], false);
+        let out = h
+            .push_and_pull(gst::Buffer::from_mut_slice(surface))
+            .unwrap();
+        assert!(objects(&out).is_empty(), "nothing to find in grey");
+        assert!(batch.objects(0).is_empty());
+        marks.push(batch.infer_done(0));
+    }
+    assert_lock_released();
+    assert_eq!(marks, [1, 0, 1]);
 }

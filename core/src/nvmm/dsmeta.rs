@@ -394,9 +394,10 @@ impl DsMeta {
         (!batch.is_null()).then_some(batch)
     }
 
-    /// Adds `objects` (each with its classifier labels) to the frame meta with `batch_id`, under
-    /// the batch's meta lock. Returns how many objects were added (0 when no frame meta has
-    /// that batch id).
+    /// Adds a detector's `objects` (each with its classifier labels) to the frame meta with
+    /// `batch_id` and marks the frame inferred (`bInferDone`, which nvtracker reads), under the
+    /// batch's meta lock, as nvinfer does. Returns how many objects were added (0 when no frame
+    /// meta has that batch id).
     ///
     /// # Safety
     /// `batch` must come from [`DsMeta::batch_meta`] on a buffer the caller may write.
@@ -410,6 +411,7 @@ impl DsMeta {
         let frame = self.frame(batch, batch_id);
         let mut added = 0;
         if !frame.is_null() {
+            (*(frame as *mut NvDsFrameMetaHead)).b_infer_done = 1;
             for (object, labels) in objects {
                 let obj = (self.acquire_obj)(batch);
                 if obj.is_null() {

@@ -107,6 +107,8 @@ impl DsBatch {
                         .get(parent)
                         .copied()
                         .unwrap_or(std::ptr::null_mut());
+                    // A frame the detector ran on is marked inferred even when it found nothing.
+                    let frame_objects = per_frame.entry(batch_index.unwrap_or(0)).or_default();
                     for object in objects {
                         let color = config
                             .class_attrs
@@ -114,24 +116,21 @@ impl DsBatch {
                             .border_color
                             .map(|c| c.map(f64::from))
                             .unwrap_or([1.0, 0.0, 0.0, 1.0]);
-                        per_frame
-                            .entry(batch_index.unwrap_or(0))
-                            .or_default()
-                            .push((
-                                DsObject {
-                                    unique_id: unique_id as i32,
-                                    class_id: object.class_id as i32,
-                                    confidence: object.confidence,
-                                    left: object.bbox.left,
-                                    top: object.bbox.top,
-                                    width: object.bbox.width,
-                                    height: object.bbox.height,
-                                    label: object.label.clone(),
-                                    border_color: color,
-                                    parent,
-                                },
-                                Vec::new(),
-                            ));
+                        frame_objects.push((
+                            DsObject {
+                                unique_id: unique_id as i32,
+                                class_id: object.class_id as i32,
+                                confidence: object.confidence,
+                                left: object.bbox.left,
+                                top: object.bbox.top,
+                                width: object.bbox.width,
+                                height: object.bbox.height,
+                                label: object.label.clone(),
+                                border_color: color,
+                                parent,
+                            },
+                            Vec::new(),
+                        ));
                     }
                 }
                 InferResult::Attributes(attributes) if !attributes.is_empty() => {
