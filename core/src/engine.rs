@@ -125,8 +125,9 @@ pub struct Engine {
     /// Indices (into the plan's outputs) of the outputs the decoder sees, in config order.
     decoded_outputs: Vec<usize>,
     pub times: StageTimes,
-    /// The raw outputs of the last inference, kept when output-tensor-meta is on.
-    pub last_outputs: Option<Vec<Tensor>>,
+    /// With output-tensor-meta on: the raw outputs of each target of the last `infer_*` call,
+    /// in target order, each its own batch item as a batch of one.
+    pub target_outputs: Vec<Vec<Tensor>>,
 }
 
 impl Engine {
@@ -298,10 +299,15 @@ impl Engine {
                 input: input_tensor,
                 decoded_outputs,
                 times: StageTimes::default(),
-                last_outputs: None,
+                target_outputs: Vec::new(),
             },
             warnings,
         ))
+    }
+
+    /// The pre-processing of every target: network size, colours, scaling.
+    pub fn params(&self) -> &PreprocessParams {
+        &self.params
     }
 
     pub fn plan(&self) -> &Arc<dyn Plan> {
@@ -389,6 +395,7 @@ impl Engine {
         mut fill: Fill<'_, '_>,
     ) -> Result<Vec<InferResult>, EngineError> {
         let mut results = Vec::with_capacity(targets.len());
+        self.target_outputs.clear();
         let slot_len = self.params.tensor_len();
         for chunk in targets.chunks(self.batch) {
             let started = Instant::now();
@@ -445,7 +452,10 @@ impl Engine {
             self.times.preprocess += preprocessed - started;
             self.times.inference += inferred - preprocessed;
             self.times.postprocess += done - inferred;
-            self.last_outputs = self.config.output_tensor_meta.then_some(outputs);
+            if self.config.output_tensor_meta {
+                self.target_outputs
+                    .extend((0..chunk.len()).map(|index| batch_item(&outputs, index)));
+            }
         }
         Ok(results)
     }
@@ -529,4 +539,23 @@ impl Engine {
             Decoded::Segmentation(map) => InferResult::Segmentation(map),
         })
     }
+}
+
+/// Item `index` of each output, as a batch of one (an output without that item, whole).
+fn batch_item(outputs: &[Tensor], index: usize) -> Vec<Tensor> {
+    outputs
+        .iter()
+        .map(|t| {
+            if t.shape.first().is_some_and(|&n| index < n) {
+                let shape = std::iter::once(1).chain(t.item_shape().iter().copied());
+                Tensor::new(
+                    t.name.clone(),
+                    shape.collect(),
+                    t.batch_item(index).to_vec(),
+                )
+            } else {
+                t.clone()
+            }
+        })
+        .collect()
 }

@@ -99,4 +99,7 @@ pub struct SegmentationMap {
     pub num_classes: usize,
     /// `class_map[y * width + x]`: class id, or -1 where no class beats segmentation-threshold.
     pub class_map: Vec<i32>,
+    /// The output's values, `[c * height * width + y * width + x]` whatever the output's layout
+    /// (DeepStream's `class_probabilities_map`).
+    pub class_probabilities: Vec<f32>,
 }

@@ -70,6 +70,10 @@ fn segmentation_nchw_and_nhwc() {
     };
     assert_eq!((m.width, m.height, m.num_classes), (2, 2, 3));
     assert_eq!(m.class_map, vec![0, 1, 2, -1]);
+    assert_eq!(
+        m.class_probabilities, nchw,
+        "the output's values, class planes"
+    );
 
     let mut nhwc = vec![0.0; 12];
     for c in 0..3 {
@@ -82,7 +86,7 @@ fn segmentation_nchw_and_nhwc() {
     else {
         panic!()
     };
-    assert_eq!(m2, m);
+    assert_eq!(m2, m, "NHWC values are handed out as class planes too");
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn infer(
         height,
     };
     let mut results = engine.infer_regions(&frame, &[full]).unwrap();
-    (results.remove(0), engine.last_outputs.take().unwrap())
+    (results.remove(0), engine.target_outputs.remove(0))
 }
 
 #[test]

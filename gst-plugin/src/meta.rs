@@ -7,9 +7,10 @@
 //! - classifier results are `nvtl/classification` params on the object they classify (or on a
 //!   full-frame ROI of type `frame` in primary mode): `unique-id` (uint), and per attribute the
 //!   arrays `attribute-indexes`, `class-ids` (uint), `labels` (string), `probabilities` (double);
-//! - raw output tensors (output-tensor-meta=true) are a custom meta `NvtlTensorMeta` with
-//!   `unique-id` and `tensors`, a list of `tensor` structures {name, dims (int array), data (bytes,
-//!   little-endian f32)};
+//! - raw output tensors (output-tensor-meta=true) are one custom meta `NvtlTensorMeta` per frame
+//!   or object inferred, with `unique-id`, `object-id` (the ROI id in secondary mode, -1 for a
+//!   frame), `batch-index` (batched NVMM buffers only) and `tensors`, a list of `tensor`
+//!   structures {name, dims (int array, batch of one), data (bytes, little-endian f32)};
 //! - segmentation maps are a custom meta `NvtlSegmentationMeta` {unique-id, width, height,
 //!   num-classes, class-map (bytes, little-endian i32 per pixel, -1 = none)}.
 
@@ -259,8 +260,14 @@ fn f32_bytes(data: &[f32]) -> glib::Bytes {
     )
 }
 
-/// Attaches raw output tensors (output-tensor-meta=true).
-pub fn attach_tensors(buffer: &mut gst::BufferRef, unique_id: u32, tensors: &[Tensor]) {
+/// Attaches the raw output tensors of one frame or object (output-tensor-meta=true).
+pub fn attach_tensors(
+    buffer: &mut gst::BufferRef,
+    unique_id: u32,
+    object_id: i32,
+    batch_index: Option<u32>,
+    tensors: &[Tensor],
+) {
     let list = gst::List::from_values(tensors.iter().map(|t| {
         let dims = gst::Array::from_values(t.shape.iter().map(|&d| (d as i32).to_send_value()));
         gst::Structure::builder("tensor")
@@ -274,6 +281,10 @@ pub fn attach_tensors(buffer: &mut gst::BufferRef, unique_id: u32, tensors: &[Te
         gst::meta::CustomMeta::add(buffer, TENSOR_META).expect("registered at plugin init");
     let s = meta.mut_structure();
     s.set("unique-id", unique_id);
+    s.set("object-id", object_id);
+    if let Some(index) = batch_index {
+        s.set("batch-index", index);
+    }
     s.set("tensors", list);
 }
 

@@ -19,7 +19,9 @@ use gst::prelude::*;
 use gst_check::Harness;
 use nvtl_core::nvmm::dsmeta::{
     obj_label_offset, text_params_offset, GList, NvDsBatchMetaHead, NvDsClassifierMeta,
-    NvDsFrameMetaHead, NvDsLabelInfo, NvDsObjectMetaHead, NvOsdTextParams, UNTRACKED_OBJECT_ID,
+    NvDsFrameMetaHead, NvDsInferSegmentationMeta, NvDsInferTensorMeta, NvDsLabelInfo,
+    NvDsObjectMetaHead, NvDsUserMeta, NvOsdTextParams, NVDSINFER_SEGMENTATION_META,
+    NVDSINFER_TENSOR_OUTPUT_META, UNTRACKED_OBJECT_ID,
 };
 use nvtl_core::nvmm::{Abi, HostFrame, HostSurface, MemType};
 use nvtl_core::preprocess::PixelFormat;
@@ -36,6 +38,7 @@ struct Standins {
     lock_depth: unsafe extern "C" fn() -> c_int,
     unlocked_calls: unsafe extern "C" fn() -> c_int,
     classifier_metas: unsafe extern "C" fn(*mut c_void) -> *mut GList,
+    object_user_metas: unsafe extern "C" fn(*mut c_void) -> *mut GList,
     lock: unsafe extern "C" fn(*mut c_void),
     unlock: unsafe extern "C" fn(*mut c_void),
     acquire_object: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
@@ -84,6 +87,7 @@ fn standins() -> &'static Standins {
                 lock_depth: *meta.get(b"nvds_standin_lock_depth").unwrap(),
                 unlocked_calls: *meta.get(b"nvds_standin_unlocked_calls").unwrap(),
                 classifier_metas: *meta.get(b"nvds_standin_classifier_metas").unwrap(),
+                object_user_metas: *meta.get(b"nvds_standin_object_user_metas").unwrap(),
                 lock: *meta.get(b"nvds_acquire_meta_lock").unwrap(),
                 unlock: *meta.get(b"nvds_release_meta_lock").unwrap(),
                 acquire_object: *meta.get(b"nvds_acquire_obj_meta_from_pool").unwrap(),
@@ -91,7 +95,7 @@ fn standins() -> &'static Standins {
                 layout: *meta.get(b"nvds_standin_layout").unwrap(),
                 _libraries: [gst_meta, meta],
             };
-            let mut offsets = [0usize; 4];
+            let mut offsets = [0usize; 5];
             (standins.layout)(offsets.as_mut_ptr());
             assert_eq!(
                 offsets,
@@ -99,6 +103,7 @@ fn standins() -> &'static Standins {
                     std::mem::offset_of!(NvDsFrameMetaHead, batch_id),
                     std::mem::offset_of!(NvDsFrameMetaHead, num_obj_meta),
                     std::mem::offset_of!(NvDsFrameMetaHead, obj_meta_list),
+                    std::mem::offset_of!(NvDsFrameMetaHead, frame_user_meta_list),
                     std::mem::offset_of!(NvDsObjectMetaHead, parent),
                 ],
                 "the stand-in's structs are nvtl_core's"
@@ -235,6 +240,96 @@ fn classifier_results(obj: *mut NvDsObjectMetaHead) -> Vec<(i32, Vec<String>)> {
         .collect()
 }
 
+/// The user metas of a frame (`object` None) or DeepStream object.
+fn user_metas(
+    batch: &Batch,
+    batch_id: usize,
+    object: Option<*mut NvDsObjectMetaHead>,
+) -> Vec<*mut NvDsUserMeta> {
+    let list_head = match object {
+        Some(o) => unsafe { (standins().object_user_metas)(o as *mut c_void) },
+        None => unsafe { (*batch.frames[batch_id]).frame_user_meta_list },
+    };
+    list(list_head)
+        .into_iter()
+        .map(|m| m as *mut NvDsUserMeta)
+        .collect()
+}
+
+/// A tensor meta as a DeepStream probe reads it: (unique id, per layer name, dims, values).
+type TensorMetaView = (u32, Vec<(String, Vec<u32>, Vec<f32>)>);
+
+fn tensor_meta(user_meta: *mut NvDsUserMeta) -> TensorMetaView {
+    unsafe {
+        assert_eq!(
+            (*user_meta).base_meta.meta_type,
+            NVDSINFER_TENSOR_OUTPUT_META
+        );
+        assert!(
+            !(*user_meta).base_meta.release_func.is_null(),
+            "DeepStream frees it"
+        );
+        assert!(!(*user_meta).base_meta.copy_func.is_null(), "and copies it");
+        let meta = &*((*user_meta).user_meta_data as *const NvDsInferTensorMeta);
+        let layers = (0..meta.num_output_layers as usize)
+            .map(|i| {
+                let layer = &*meta.output_layers_info.add(i);
+                let dims = layer.infer_dims;
+                let values = std::slice::from_raw_parts(
+                    layer.buffer as *const f32,
+                    dims.num_elements as usize,
+                );
+                (
+                    c_text(layer.layer_name),
+                    dims.d[..dims.num_dims as usize].to_vec(),
+                    values.to_vec(),
+                )
+            })
+            .collect();
+        (meta.unique_id, layers)
+    }
+}
+
+/// The `NvtlTensorMeta`s of a buffer as [`TensorMetaView`]s, with their (object id, batch index).
+fn gst_tensor_metas(buffer: &gst::BufferRef) -> Vec<((i32, Option<u32>), TensorMetaView)> {
+    buffer
+        .iter_meta::<gst::Meta>()
+        .filter_map(|m| m.try_as_custom_meta().cloned())
+        .filter(|m| m.has_name("NvtlTensorMeta"))
+        .map(|m| {
+            let s = m.structure();
+            let layers = s
+                .get::<gst::List>("tensors")
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    let t = t.get::<gst::Structure>().unwrap();
+                    let dims: Vec<u32> = t
+                        .get::<gst::Array>("dims")
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.get::<i32>().unwrap() as u32)
+                        .collect();
+                    let data = t.get::<gst::glib::Bytes>("data").unwrap();
+                    let values = data
+                        .chunks(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                        .collect();
+                    assert_eq!(dims[0], 1, "a batch of one");
+                    (t.get::<String>("name").unwrap(), dims[1..].to_vec(), values)
+                })
+                .collect();
+            (
+                (
+                    s.get::<i32>("object-id").unwrap(),
+                    s.get::<u32>("batch-index").ok(),
+                ),
+                (s.get::<u32>("unique-id").unwrap(), layers),
+            )
+        })
+        .collect()
+}
+
 fn assert_lock_released() {
     let s = standins();
     unsafe {
@@ -299,9 +394,9 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
     let surface = HostSurface::new(Abi::Ds6, MemType::CudaPinned, 2, frames, false);
     let (out, classifier_calls) = run(
         &format!(
-            "nvtlinfer config-file-path={} unique-id=1 ! \
+            "nvtlinfer config-file-path={} unique-id=1 output-tensor-meta=true ! \
              nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
-             infer-on-gie-id=1",
+             infer-on-gie-id=1 output-tensor-meta=true",
             bundle(CENTERNET).config.display(),
             bundle(MOBILENET).config.display()
         ),
@@ -316,11 +411,48 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
          again"
     );
 
+    let gst_tensors = gst_tensor_metas(&out);
+    assert_eq!(
+        gst_tensors.len(),
+        2 + detections,
+        "one per frame and one per object"
+    );
+    let gst_tensors_of = |object_id: i32, batch_index: Option<u32>| {
+        let found: Vec<_> = gst_tensors
+            .iter()
+            .filter(|(owner, _)| *owner == (object_id, batch_index))
+            .map(|(_, view)| view.clone())
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "NvtlTensorMeta of {object_id} in frame {batch_index:?}"
+        );
+        found.into_iter().next().unwrap()
+    };
+
     for batch_id in 0..2 {
         assert_eq!(
             batch.infer_done(batch_id),
             1,
             "frame {batch_id} is marked inferred"
+        );
+        // The detector's raw outputs for this frame, as a DeepStream probe reads them.
+        let frame_metas = user_metas(&batch, batch_id, None);
+        assert_eq!(frame_metas.len(), 1);
+        let (unique_id, layers) = tensor_meta(frame_metas[0]);
+        assert_eq!(unique_id, 1);
+        let mut dims: Vec<Vec<u32>> = layers.iter().map(|l| l.1.clone()).collect();
+        dims.sort();
+        assert_eq!(
+            dims,
+            [vec![4, 128, 128], vec![80, 128, 128]],
+            "CenterNet's outputs"
+        );
+        assert_eq!(
+            (unique_id, layers),
+            gst_tensors_of(-1, Some(batch_id as u32)),
+            "the values of NvtlTensorMeta"
         );
         let expected: Vec<_> = rois
             .iter()
@@ -364,6 +496,28 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
             assert_eq!(
                 on_screen(obj),
                 (format!("{label} {}", classified[0]), label)
+            );
+            // The classifier's raw output for this object, on the object.
+            let object_metas = user_metas(&batch, batch_id, Some(obj));
+            assert_eq!(object_metas.len(), 1);
+            let (unique_id, layers) = tensor_meta(object_metas[0]);
+            assert_eq!(
+                (unique_id, layers.len(), layers[0].1.as_slice()),
+                (2, 1, &[1000][..])
+            );
+            let best = (0..1000)
+                .max_by(|&a, &b| layers[0].2[a].total_cmp(&layers[0].2[b]))
+                .unwrap();
+            let class_id = roi
+                .classifications
+                .iter()
+                .find(|c| c.unique_id == 2)
+                .unwrap()
+                .class_id;
+            assert_eq!(best as u32, class_id, "the winning class is the label's");
+            assert_eq!(
+                (unique_id, layers),
+                gst_tensors_of(roi.id, Some(batch_id as u32))
             );
         }
     }
@@ -490,4 +644,98 @@ fn frames_the_detector_ran_on_are_marked_inferred_even_without_objects() {
     }
     assert_lock_released();
     assert_eq!(marks, [1, 0, 1]);
+}
+
+/// A segmentation network whose output is its input: with net-scale-factor 1/255 each pixel's
+/// class is its strongest colour channel (0 red, 1 green, 2 blue).
+fn channel_segmenter(test: &str) -> PathBuf {
+    use nvtl_core::model::builder::OnnxBuilder;
+    let mut b = OnnxBuilder::default();
+    b.input("image", &[1, 3, 32, 32]);
+    b.node("Identity", "identity", &["image"], &["classes"], vec![]);
+    b.output("classes", &[1, 3, 32, 32]);
+    let onnx = temp_file(
+        test,
+        "segmenter.onnx",
+        &b.to_bytes("nvtl deepstream_meta test"),
+    );
+    let config = format!(
+        "[property]\n\
+         onnx-file={}\n\
+         network-type=2\n\
+         num-detected-classes=3\n\
+         net-scale-factor=0.00392156862745098\n\
+         model-color-format=0\n\
+         segmentation-threshold=0.5\n\
+         gie-unique-id=5\n",
+        onnx.display()
+    );
+    temp_file(test, "segmenter.txt", config.as_bytes())
+}
+
+#[test]
+fn segmentation_maps_become_deepstream_segmentation_meta() {
+    let _serial = serial();
+    // 96x32: a red, a green and a blue third; the network sees 32x32.
+    let (width, height) = (96u32, 32u32);
+    let mut rgba = Vec::new();
+    for _ in 0..height {
+        for x in 0..width {
+            let mut pixel = [0, 0, 0, 255];
+            pixel[(x / 32) as usize] = 255;
+            rgba.extend(pixel);
+        }
+    }
+    let frame = HostFrame::from_packed(PixelFormat::Rgbx, width, height, &[&rgba], 64);
+    let batch = Batch::new(1);
+    let (out, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={}",
+            channel_segmenter("ds-segmentation").display()
+        ),
+        HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame], false),
+    );
+    assert_lock_released();
+
+    let gst_meta = out
+        .iter_meta::<gst::Meta>()
+        .filter_map(|m| m.try_as_custom_meta().cloned())
+        .find(|m| m.has_name("NvtlSegmentationMeta"))
+        .expect("NvtlSegmentationMeta");
+    let gst_map: Vec<i32> = gst_meta
+        .structure()
+        .get::<gst::glib::Bytes>("class-map")
+        .unwrap()
+        .chunks(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+
+    let metas = user_metas(&batch, 0, None);
+    assert_eq!(metas.len(), 1);
+    let (shape, class_map, probabilities) = unsafe {
+        let user_meta = &*metas[0];
+        assert_eq!(user_meta.base_meta.meta_type, NVDSINFER_SEGMENTATION_META);
+        assert!(!user_meta.base_meta.release_func.is_null());
+        let m = &*(user_meta.user_meta_data as *const NvDsInferSegmentationMeta);
+        let plane = (m.width * m.height) as usize;
+        (
+            (m.classes, m.width, m.height, m.unique_id),
+            std::slice::from_raw_parts(m.class_map, plane).to_vec(),
+            std::slice::from_raw_parts(m.class_probabilities_map, plane * m.classes as usize)
+                .to_vec(),
+        )
+    };
+    assert_eq!(shape, (3, 32, 32, 5));
+    assert_eq!(class_map, gst_map, "the map of NvtlSegmentationMeta");
+    for y in 0..32 {
+        for x in (0..32).filter(|x| x % 11 != 10 && x % 11 != 0 || *x == 0) {
+            let expected = (x * 3 / 32) as i32;
+            assert_eq!(class_map[y * 32 + x], expected, "pixel {x},{y}");
+            let value = |c: usize| probabilities[c * 32 * 32 + y * 32 + x];
+            assert!(
+                value(expected as usize) > 0.99 && value((expected as usize + 1) % 3) < 0.01,
+                "class planes at {x},{y}"
+            );
+        }
+    }
 }

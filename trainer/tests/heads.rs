@@ -101,7 +101,7 @@ fn zoo_run(engine: &mut Engine, image_name: &str) -> ZooRun {
             )
         })
         .collect();
-    let outputs = engine.last_outputs.take().expect("raw outputs kept");
+    let outputs = engine.target_outputs.remove(0);
     let by_channels = |c: usize| {
         outputs
             .iter()

@@ -82,10 +82,18 @@ pub(crate) fn decode(
             }
         }
     }
+    let class_probabilities = if l.nhwc {
+        (0..l.classes)
+            .flat_map(|c| (0..plane).map(move |i| data[i * l.classes + c]))
+            .collect()
+    } else {
+        data[..l.classes * plane].to_vec()
+    };
     Ok(SegmentationMap {
         width: l.w,
         height: l.h,
         num_classes: l.classes,
         class_map,
+        class_probabilities,
     })
 }

@@ -43,8 +43,8 @@ pub struct NvDsBatchMetaHead {
     pub frame_meta_list: *mut GList,
 }
 
-/// The head of `NvDsFrameMeta` up to `obj_meta_list` (the same in the DeepStream 9.0 header
-/// and the 6.x-era one of hiennguyen9874/deepstream-sources).
+/// The head of `NvDsFrameMeta` up to `frame_user_meta_list` (the same in the DeepStream 9.0
+/// header and the 6.x-era one of hiennguyen9874/deepstream-sources).
 #[repr(C)]
 pub struct NvDsFrameMetaHead {
     pub base_meta: NvDsBaseMeta,
@@ -62,6 +62,8 @@ pub struct NvDsFrameMetaHead {
     pub num_obj_meta: c_uint,
     pub b_infer_done: c_int,
     pub obj_meta_list: *mut GList,
+    pub display_meta_list: *mut GList,
+    pub frame_user_meta_list: *mut GList,
 }
 
 /// `NvBbox_Coords` (inside `NvDsComp_BboxInfo`).
@@ -272,6 +274,284 @@ pub struct NvDsLabelInfo {
     pub result_prob: f32,
 }
 
+/// `NvDsUserMeta`.
+#[repr(C)]
+pub struct NvDsUserMeta {
+    pub base_meta: NvDsBaseMeta,
+    pub user_meta_data: *mut c_void,
+}
+
+/// `NVDSINFER_TENSOR_OUTPUT_META` (`NvDsMetaType`).
+pub const NVDSINFER_TENSOR_OUTPUT_META: c_int = 12;
+/// `NVDSINFER_SEGMENTATION_META`.
+pub const NVDSINFER_SEGMENTATION_META: c_int = 13;
+/// `NVDSINFER_MAX_DIMS`.
+pub const NVDSINFER_MAX_DIMS: usize = 8;
+
+/// `NvDsInferDims`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NvDsInferDims {
+    pub num_dims: c_uint,
+    pub d: [c_uint; NVDSINFER_MAX_DIMS],
+    pub num_elements: c_uint,
+}
+
+/// `NvDsInferLayerInfo` (`dataType` FLOAT = 0 is the only type written here).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NvDsInferLayerInfo {
+    pub data_type: c_int,
+    pub infer_dims: NvDsInferDims,
+    pub binding_index: c_int,
+    pub layer_name: *const c_char,
+    pub buffer: *mut c_void,
+    pub is_input: c_int,
+}
+
+/// `NvDsInferNetworkInfo`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NvDsInferNetworkInfo {
+    pub width: c_uint,
+    pub height: c_uint,
+    pub channels: c_uint,
+}
+
+/// `NvDsInferTensorMeta` (gstnvdsinfer.h).
+#[repr(C)]
+#[derive(Debug)]
+pub struct NvDsInferTensorMeta {
+    pub unique_id: c_uint,
+    pub num_output_layers: c_uint,
+    pub output_layers_info: *mut NvDsInferLayerInfo,
+    pub out_buf_ptrs_host: *mut *mut c_void,
+    pub out_buf_ptrs_dev: *mut *mut c_void,
+    pub gpu_id: c_int,
+    pub priv_data: *mut c_void,
+    pub network_info: NvDsInferNetworkInfo,
+    pub maintain_aspect_ratio: c_int,
+}
+
+/// `NvDsInferSegmentationMeta` (gstnvdsinfer.h).
+#[repr(C)]
+#[derive(Debug)]
+pub struct NvDsInferSegmentationMeta {
+    pub classes: c_uint,
+    pub width: c_uint,
+    pub height: c_uint,
+    pub class_map: *mut c_int,
+    pub class_probabilities_map: *mut f32,
+    pub priv_data: *mut c_void,
+    pub unique_id: c_int,
+}
+
+/// What nvinfer's `NvDsInferTensorMeta` describes: one frame's or object's raw outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorOutputs {
+    pub unique_id: u32,
+    pub gpu_id: i32,
+    /// Network width, height, channels.
+    pub network: [u32; 3],
+    pub maintain_aspect_ratio: bool,
+    /// Per output layer: name, dims without the batch, values.
+    pub layers: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+/// An `NvDsInferTensorMeta` and the memory its pointers point into; `user_meta_data` points at
+/// `meta`, the first field, and DeepStream frees it through [`release_tensor_meta`].
+#[repr(C)]
+struct TensorMetaBlock {
+    meta: NvDsInferTensorMeta,
+    /// Zeroes for fields a later DeepStream may append to the struct.
+    _appended: [u64; 8],
+    layers: Vec<NvDsInferLayerInfo>,
+    host: Vec<*mut c_void>,
+    device: Vec<*mut c_void>,
+    names: Vec<std::ffi::CString>,
+    outputs: TensorOutputs,
+}
+
+impl TensorMetaBlock {
+    fn new(mut outputs: TensorOutputs) -> Box<TensorMetaBlock> {
+        let names: Vec<std::ffi::CString> = outputs
+            .layers
+            .iter()
+            .map(|(name, _, _)| std::ffi::CString::new(name.replace('\0', "")).unwrap_or_default())
+            .collect();
+        let host: Vec<*mut c_void> = outputs
+            .layers
+            .iter_mut()
+            .map(|(_, _, data)| data.as_mut_ptr() as *mut c_void)
+            .collect();
+        let layers = outputs
+            .layers
+            .iter()
+            .zip(&names)
+            .zip(&host)
+            .enumerate()
+            .map(|(index, (((_, dims, data), name), &buffer))| {
+                let mut infer_dims = NvDsInferDims {
+                    num_dims: dims.len().min(NVDSINFER_MAX_DIMS) as c_uint,
+                    num_elements: data.len() as c_uint,
+                    ..Default::default()
+                };
+                for (d, &n) in infer_dims.d.iter_mut().zip(dims) {
+                    *d = n as c_uint;
+                }
+                NvDsInferLayerInfo {
+                    data_type: 0,
+                    infer_dims,
+                    binding_index: index as c_int,
+                    layer_name: name.as_ptr(),
+                    buffer,
+                    is_input: 0,
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut block = Box::new(TensorMetaBlock {
+            meta: NvDsInferTensorMeta {
+                unique_id: outputs.unique_id,
+                num_output_layers: layers.len() as c_uint,
+                output_layers_info: std::ptr::null_mut(),
+                out_buf_ptrs_host: std::ptr::null_mut(),
+                out_buf_ptrs_dev: std::ptr::null_mut(),
+                gpu_id: outputs.gpu_id,
+                priv_data: std::ptr::null_mut(),
+                network_info: NvDsInferNetworkInfo {
+                    width: outputs.network[0],
+                    height: outputs.network[1],
+                    channels: outputs.network[2],
+                },
+                maintain_aspect_ratio: outputs.maintain_aspect_ratio as c_int,
+            },
+            _appended: [0; 8],
+            device: vec![std::ptr::null_mut(); layers.len()],
+            layers,
+            host,
+            names,
+            outputs,
+        });
+        block.meta.output_layers_info = block.layers.as_mut_ptr();
+        block.meta.out_buf_ptrs_host = block.host.as_mut_ptr();
+        block.meta.out_buf_ptrs_dev = block.device.as_mut_ptr();
+        block
+    }
+}
+
+/// An `NvDsInferSegmentationMeta` and the maps it points to.
+#[repr(C)]
+struct SegmentationMetaBlock {
+    meta: NvDsInferSegmentationMeta,
+    class_map: Vec<c_int>,
+    probabilities: Vec<f32>,
+}
+
+impl SegmentationMetaBlock {
+    fn new(unique_id: i32, map: &crate::SegmentationMap) -> Box<SegmentationMetaBlock> {
+        let mut block = Box::new(SegmentationMetaBlock {
+            meta: NvDsInferSegmentationMeta {
+                classes: map.num_classes as c_uint,
+                width: map.width as c_uint,
+                height: map.height as c_uint,
+                class_map: std::ptr::null_mut(),
+                class_probabilities_map: std::ptr::null_mut(),
+                priv_data: std::ptr::null_mut(),
+                unique_id,
+            },
+            class_map: map.class_map.clone(),
+            probabilities: map.class_probabilities.clone(),
+        });
+        block.meta.class_map = block.class_map.as_mut_ptr();
+        block.meta.class_probabilities_map = block.probabilities.as_mut_ptr();
+        block
+    }
+
+    fn map(&self) -> crate::SegmentationMap {
+        crate::SegmentationMap {
+            width: self.meta.width as usize,
+            height: self.meta.height as usize,
+            num_classes: self.meta.classes as usize,
+            class_map: self.class_map.clone(),
+            class_probabilities: self.probabilities.clone(),
+        }
+    }
+}
+
+/// `NvDsMetaCopyFunc` of nvtlinfer's tensor meta: `data` is the source `NvDsUserMeta`; returns
+/// the copy's `user_meta_data`.
+unsafe extern "C" fn copy_tensor_meta(data: *mut c_void, _user_data: *mut c_void) -> *mut c_void {
+    let source = &*((*(data as *const NvDsUserMeta)).user_meta_data as *const TensorMetaBlock);
+    Box::into_raw(TensorMetaBlock::new(source.outputs.clone())) as *mut c_void
+}
+
+/// `NvDsMetaReleaseFunc` of nvtlinfer's tensor meta.
+unsafe extern "C" fn release_tensor_meta(data: *mut c_void, _user_data: *mut c_void) {
+    let user_meta = &mut *(data as *mut NvDsUserMeta);
+    if !user_meta.user_meta_data.is_null() {
+        drop(Box::from_raw(
+            user_meta.user_meta_data as *mut TensorMetaBlock,
+        ));
+        user_meta.user_meta_data = std::ptr::null_mut();
+    }
+}
+
+unsafe extern "C" fn copy_segmentation_meta(
+    data: *mut c_void,
+    _user_data: *mut c_void,
+) -> *mut c_void {
+    let source =
+        &*((*(data as *const NvDsUserMeta)).user_meta_data as *const SegmentationMetaBlock);
+    Box::into_raw(SegmentationMetaBlock::new(
+        source.meta.unique_id,
+        &source.map(),
+    )) as *mut c_void
+}
+
+unsafe extern "C" fn release_segmentation_meta(data: *mut c_void, _user_data: *mut c_void) {
+    let user_meta = &mut *(data as *mut NvDsUserMeta);
+    if !user_meta.user_meta_data.is_null() {
+        drop(Box::from_raw(
+            user_meta.user_meta_data as *mut SegmentationMetaBlock,
+        ));
+        user_meta.user_meta_data = std::ptr::null_mut();
+    }
+}
+
+/// A user meta nvtlinfer attaches the way nvinfer does.
+pub enum DsUserMeta<'a> {
+    /// `NVDSINFER_TENSOR_OUTPUT_META` (output-tensor-meta=true).
+    Tensors(TensorOutputs),
+    /// `NVDSINFER_SEGMENTATION_META`.
+    Segmentation {
+        unique_id: i32,
+        map: &'a crate::SegmentationMap,
+    },
+}
+
+type CopyFunc = unsafe extern "C" fn(*mut c_void, *mut c_void) -> *mut c_void;
+type ReleaseFunc = unsafe extern "C" fn(*mut c_void, *mut c_void);
+
+impl DsUserMeta<'_> {
+    /// (meta type, `user_meta_data`, copy, release): the data is owned by the release function.
+    fn into_raw(self) -> (c_int, *mut c_void, CopyFunc, ReleaseFunc) {
+        match self {
+            DsUserMeta::Tensors(outputs) => (
+                NVDSINFER_TENSOR_OUTPUT_META,
+                Box::into_raw(TensorMetaBlock::new(outputs)) as *mut c_void,
+                copy_tensor_meta,
+                release_tensor_meta,
+            ),
+            DsUserMeta::Segmentation { unique_id, map } => (
+                NVDSINFER_SEGMENTATION_META,
+                Box::into_raw(SegmentationMetaBlock::new(unique_id, map)) as *mut c_void,
+                copy_segmentation_meta,
+                release_segmentation_meta,
+            ),
+        }
+    }
+}
+
 type GetBatchMeta = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 type Acquire = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 type AddObject = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void);
@@ -324,6 +604,9 @@ pub struct DsMeta {
     add_classifier: AddChild,
     acquire_label: Acquire,
     add_label: AddChild,
+    acquire_user: Acquire,
+    add_user_to_frame: AddChild,
+    add_user_to_obj: AddChild,
     lock: Lock,
     unlock: Lock,
     /// DeepStream major version from `nvds_version()`, when exported.
@@ -376,6 +659,9 @@ impl DsMeta {
                 add_classifier: sym(&libs, "nvds_add_classifier_meta_to_object")?,
                 acquire_label: sym(&libs, "nvds_acquire_label_info_meta_from_pool")?,
                 add_label: sym(&libs, "nvds_add_label_info_meta_to_classifier")?,
+                acquire_user: sym(&libs, "nvds_acquire_user_meta_from_pool")?,
+                add_user_to_frame: sym(&libs, "nvds_add_user_meta_to_frame")?,
+                add_user_to_obj: sym(&libs, "nvds_add_user_meta_to_obj")?,
                 lock: sym(&libs, "nvds_acquire_meta_lock")?,
                 unlock: sym(&libs, "nvds_release_meta_lock")?,
                 major,
@@ -490,6 +776,59 @@ impl DsMeta {
         self.add_labels(batch, object, unique_id, labels);
         self.append_text(object, labels);
         (self.unlock)(batch);
+    }
+
+    /// Adds `meta` to the frame meta with `batch_id` (primary mode), or to `object` (an
+    /// `NvDsObjectMeta` of the batch, secondary mode), under the meta lock. Returns false (and
+    /// frees the meta) when there is no such frame or the pool is empty.
+    ///
+    /// # Safety
+    /// As [`DsMeta::add_objects`]; `object`, when given, from [`DsMeta::objects`] on this batch.
+    pub unsafe fn add_user_meta(
+        &self,
+        batch: *mut c_void,
+        batch_id: u32,
+        object: Option<*mut c_void>,
+        meta: DsUserMeta<'_>,
+    ) -> bool {
+        (self.lock)(batch);
+        let target = object.unwrap_or_else(|| self.frame(batch, batch_id));
+        let user_meta = if target.is_null() {
+            std::ptr::null_mut()
+        } else {
+            (self.acquire_user)(batch) as *mut NvDsUserMeta
+        };
+        let (meta_type, data, copy, release) = meta.into_raw();
+        let added = !user_meta.is_null();
+        if added {
+            (*user_meta).user_meta_data = data;
+            let base = &mut (*user_meta).base_meta;
+            base.meta_type = meta_type;
+            base.copy_func = copy as *mut c_void;
+            base.release_func = release as *mut c_void;
+            if object.is_some() {
+                (self.add_user_to_obj)(target, user_meta as *mut c_void);
+            } else {
+                (self.add_user_to_frame)(target, user_meta as *mut c_void);
+            }
+        } else {
+            let mut orphan = NvDsUserMeta {
+                base_meta: NvDsBaseMeta {
+                    batch_meta: batch,
+                    meta_type,
+                    u_context: std::ptr::null_mut(),
+                    copy_func: std::ptr::null_mut(),
+                    release_func: std::ptr::null_mut(),
+                },
+                user_meta_data: data,
+            };
+            release(
+                &mut orphan as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+        }
+        (self.unlock)(batch);
+        added
     }
 
     unsafe fn fill_object(&self, obj: *mut c_void, object: &DsObject) {
@@ -617,6 +956,171 @@ mod tests {
         assert_eq!(offset_of!(NvDsLabelInfo, result_label), 44);
         assert_eq!(offset_of!(NvDsLabelInfo, p_result_label), 176);
         assert_eq!(offset_of!(NvDsLabelInfo, result_prob), 192);
+        assert_eq!(offset_of!(NvDsFrameMetaHead, frame_user_meta_list), 120);
+        assert_eq!(size_of::<NvDsUserMeta>(), 48);
+        // gstnvdsinfer.h / nvdsinfer.h
+        assert_eq!(size_of::<NvDsInferDims>(), 40);
+        assert_eq!(offset_of!(NvDsInferLayerInfo, infer_dims), 4);
+        assert_eq!(offset_of!(NvDsInferLayerInfo, binding_index), 44);
+        assert_eq!(offset_of!(NvDsInferLayerInfo, layer_name), 48);
+        assert_eq!(offset_of!(NvDsInferLayerInfo, buffer), 56);
+        assert_eq!(offset_of!(NvDsInferLayerInfo, is_input), 64);
+        assert_eq!(size_of::<NvDsInferLayerInfo>(), 72);
+        assert_eq!(offset_of!(NvDsInferTensorMeta, output_layers_info), 8);
+        assert_eq!(offset_of!(NvDsInferTensorMeta, gpu_id), 32);
+        assert_eq!(offset_of!(NvDsInferTensorMeta, priv_data), 40);
+        assert_eq!(offset_of!(NvDsInferTensorMeta, network_info), 48);
+        assert_eq!(offset_of!(NvDsInferTensorMeta, maintain_aspect_ratio), 60);
+        assert_eq!(offset_of!(NvDsInferSegmentationMeta, class_map), 16);
+        assert_eq!(offset_of!(NvDsInferSegmentationMeta, unique_id), 40);
+    }
+
+    /// The outputs a tensor meta's pointers show.
+    unsafe fn read_tensor_meta(meta: &NvDsInferTensorMeta) -> Vec<(String, Vec<u32>, Vec<f32>)> {
+        (0..meta.num_output_layers as usize)
+            .map(|i| {
+                let layer = &*meta.output_layers_info.add(i);
+                let dims = layer.infer_dims;
+                let host = *meta.out_buf_ptrs_host.add(i);
+                assert_eq!(host, layer.buffer, "layer {i}: buffer is the host pointer");
+                assert!((*meta.out_buf_ptrs_dev.add(i)).is_null(), "no device copy");
+                (
+                    std::ffi::CStr::from_ptr(layer.layer_name)
+                        .to_string_lossy()
+                        .into_owned(),
+                    dims.d[..dims.num_dims as usize].to_vec(),
+                    std::slice::from_raw_parts(host as *const f32, dims.num_elements as usize)
+                        .to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tensor_meta_points_at_its_outputs_and_copies_and_frees_itself() {
+        let outputs = TensorOutputs {
+            unique_id: 3,
+            gpu_id: 1,
+            network: [224, 160, 3],
+            maintain_aspect_ratio: true,
+            layers: vec![
+                (
+                    "scores".into(),
+                    vec![2, 3],
+                    vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+                ),
+                ("boxes".into(), vec![4], vec![-1.0, 0.0, 1.0, 2.0]),
+            ],
+        };
+        let expected = vec![
+            (
+                "scores".to_string(),
+                vec![2, 3],
+                vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+            ),
+            ("boxes".to_string(), vec![4], vec![-1.0, 0.0, 1.0, 2.0]),
+        ];
+        let (meta_type, data, copy, release) = DsUserMeta::Tensors(outputs).into_raw();
+        assert_eq!(meta_type, NVDSINFER_TENSOR_OUTPUT_META);
+        let mut user_meta = NvDsUserMeta {
+            base_meta: NvDsBaseMeta {
+                batch_meta: std::ptr::null_mut(),
+                meta_type,
+                u_context: std::ptr::null_mut(),
+                copy_func: std::ptr::null_mut(),
+                release_func: std::ptr::null_mut(),
+            },
+            user_meta_data: data,
+        };
+        unsafe {
+            let meta = &*(data as *const NvDsInferTensorMeta);
+            assert_eq!(
+                (meta.unique_id, meta.num_output_layers, meta.gpu_id),
+                (3, 2, 1)
+            );
+            let n = meta.network_info;
+            assert_eq!((n.width, n.height, n.channels), (224, 160, 3));
+            assert_eq!(meta.maintain_aspect_ratio, 1);
+            assert_eq!(read_tensor_meta(meta), expected);
+
+            // What DeepStream does when the buffer's metadata is copied, then released.
+            let copied = copy(
+                &mut user_meta as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+            assert_ne!(copied, data, "a deep copy");
+            release(
+                &mut user_meta as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+            assert!(user_meta.user_meta_data.is_null());
+            let mut copy_meta = NvDsUserMeta {
+                user_meta_data: copied,
+                ..user_meta
+            };
+            assert_eq!(
+                read_tensor_meta(&*(copied as *const NvDsInferTensorMeta)),
+                expected
+            );
+            release(
+                &mut copy_meta as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+        }
+    }
+
+    #[test]
+    fn segmentation_meta_points_at_its_maps() {
+        let map = crate::SegmentationMap {
+            width: 2,
+            height: 1,
+            num_classes: 2,
+            class_map: vec![1, -1],
+            class_probabilities: vec![0.1, 0.2, 0.9, 0.3],
+        };
+        let (meta_type, data, copy, release) = DsUserMeta::Segmentation {
+            unique_id: 4,
+            map: &map,
+        }
+        .into_raw();
+        assert_eq!(meta_type, NVDSINFER_SEGMENTATION_META);
+        let read = |data: *mut c_void| unsafe {
+            let m = &*(data as *const NvDsInferSegmentationMeta);
+            (
+                (m.classes, m.width, m.height, m.unique_id),
+                std::slice::from_raw_parts(m.class_map, 2).to_vec(),
+                std::slice::from_raw_parts(m.class_probabilities_map, 4).to_vec(),
+            )
+        };
+        let expected = ((2, 2, 1, 4), vec![1, -1], vec![0.1, 0.2, 0.9, 0.3]);
+        assert_eq!(read(data), expected);
+        let mut user_meta = NvDsUserMeta {
+            base_meta: NvDsBaseMeta {
+                batch_meta: std::ptr::null_mut(),
+                meta_type,
+                u_context: std::ptr::null_mut(),
+                copy_func: std::ptr::null_mut(),
+                release_func: std::ptr::null_mut(),
+            },
+            user_meta_data: data,
+        };
+        unsafe {
+            let copied = copy(
+                &mut user_meta as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+            release(
+                &mut user_meta as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+            assert_eq!(read(copied), expected);
+            user_meta.user_meta_data = copied;
+            release(
+                &mut user_meta as *mut NvDsUserMeta as *mut c_void,
+                std::ptr::null_mut(),
+            );
+            assert!(user_meta.user_meta_data.is_null());
+        }
     }
 
     #[test]

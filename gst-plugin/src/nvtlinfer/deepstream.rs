@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::LazyLock;
 
-use nvtl_core::config::InferConfig;
-use nvtl_core::engine::InferResult;
-use nvtl_core::nvmm::dsmeta::{DsLabel, DsMeta, DsObject};
+use nvtl_core::engine::{Engine, InferResult};
+use nvtl_core::nvmm::dsmeta::{DsLabel, DsMeta, DsObject, DsUserMeta, TensorOutputs};
+use nvtl_core::Tensor;
 
 use super::imp::TargetResult;
 use crate::meta;
@@ -91,13 +91,52 @@ impl DsBatch {
 
     /// Adds the results as nvinfer does: detections as NvDsObjectMeta on their frame (those of a
     /// secondary detector under the DeepStream object they were found in), classifier results on
-    /// the DeepStream objects they classified. Returns the number of objects added.
+    /// the DeepStream objects they classified, segmentation maps and (with output-tensor-meta)
+    /// `raw_outputs`, one per result, as user meta of the frame or DeepStream object. Returns
+    /// the number of objects added.
     pub(super) fn attach(
         &self,
         results: &[TargetResult],
+        raw_outputs: &[Vec<Tensor>],
         unique_id: u32,
-        config: &InferConfig,
+        engine: &Engine,
     ) -> usize {
+        let config = &engine.config;
+        // The frame (primary mode) or DeepStream object (secondary) a user meta belongs to; none
+        // for an object only GStreamer metadata knows.
+        let owner = |batch_index: Option<u32>, parent: i32| -> Option<(u32, Option<*mut c_void>)> {
+            let batch_id = batch_index.unwrap_or(0);
+            if parent < 0 {
+                Some((batch_id, None))
+            } else {
+                self.objects.get(&parent).map(|&o| (batch_id, Some(o)))
+            }
+        };
+        let params = engine.params();
+        for ((batch_index, parent, _, _), tensors) in results.iter().zip(raw_outputs) {
+            let Some((batch_id, object)) = owner(*batch_index, *parent) else {
+                continue;
+            };
+            let outputs = TensorOutputs {
+                unique_id,
+                gpu_id: config.gpu_id as i32,
+                network: [
+                    params.network_width as u32,
+                    params.network_height as u32,
+                    params.channels() as u32,
+                ],
+                maintain_aspect_ratio: params.maintain_aspect_ratio,
+                layers: tensors
+                    .iter()
+                    .map(|t| (t.name.clone(), t.item_shape().to_vec(), t.data.clone()))
+                    .collect(),
+            };
+            // SAFETY: `batch` is this buffer's NvDsBatchMeta; `object` came from it in this call.
+            unsafe {
+                self.ds
+                    .add_user_meta(self.batch, batch_id, object, DsUserMeta::Tensors(outputs))
+            };
+        }
         let mut per_frame: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
         for (batch_index, parent, _, result) in results {
             match result {
@@ -131,6 +170,16 @@ impl DsBatch {
                             },
                             Vec::new(),
                         ));
+                    }
+                }
+                InferResult::Segmentation(map) => {
+                    if let Some((batch_id, object)) = owner(*batch_index, *parent) {
+                        let meta = DsUserMeta::Segmentation {
+                            unique_id: unique_id as i32,
+                            map,
+                        };
+                        // SAFETY: as for the tensor meta above.
+                        unsafe { self.ds.add_user_meta(self.batch, batch_id, object, meta) };
                     }
                 }
                 InferResult::Attributes(attributes) if !attributes.is_empty() => {

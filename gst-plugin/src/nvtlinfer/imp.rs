@@ -875,6 +875,8 @@ impl BaseTransformImpl for NvtlInfer {
             lock(&self.stats).frames += 1;
             return Ok(gst::FlowSuccess::Ok);
         }
+        // One per result with output-tensor-meta, else none.
+        let raw_outputs = std::mem::take(&mut engine.target_outputs);
 
         let attach_started = Instant::now();
         let mut next_id = meta::next_object_id(buffer);
@@ -914,12 +916,12 @@ impl BaseTransformImpl for NvtlInfer {
                 InferResult::Raw => {}
             }
         }
-        if let Some(ds_batch) = &ds_batch {
-            let added = ds_batch.attach(&results, unique_id, &engine.config);
-            gst::log!(CAT, imp = self, "{added} NvDsObjectMeta added");
+        for ((batch_index, parent, _, _), tensors) in results.iter().zip(&raw_outputs) {
+            meta::attach_tensors(buffer, unique_id, *parent, *batch_index, tensors);
         }
-        if let Some(tensors) = engine.last_outputs.take() {
-            meta::attach_tensors(buffer, unique_id, &tensors);
+        if let Some(ds_batch) = &ds_batch {
+            let added = ds_batch.attach(&results, &raw_outputs, unique_id, engine);
+            gst::log!(CAT, imp = self, "{added} NvDsObjectMeta added");
         }
         let metadata_time = attach_started.elapsed();
 
