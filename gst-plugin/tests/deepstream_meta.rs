@@ -167,6 +167,15 @@ impl Batch {
         objects.into_iter().map(|o| o as _).collect()
     }
 
+    /// Sets the source and that source's frame number of frame `batch_id`, as nvstreammux does.
+    fn set_source(&self, batch_id: usize, source_id: u32, frame_num: i32) {
+        let frame = self.frames[batch_id];
+        unsafe {
+            (*frame).source_id = source_id;
+            (*frame).frame_num = frame_num;
+        }
+    }
+
     /// The frame's `bInferDone`.
     fn infer_done(&self, batch_id: usize) -> i32 {
         unsafe { (*self.frames[batch_id]).b_infer_done }
@@ -174,13 +183,25 @@ impl Batch {
 
     /// Adds an object the way an upstream nvinfer does.
     fn add_upstream(&self, batch_id: usize, unique_id: i32, class_id: i32, rect: [f32; 4]) {
+        self.add_tracked(batch_id, unique_id, class_id, rect, UNTRACKED_OBJECT_ID);
+    }
+
+    /// Adds an object the way an upstream nvinfer and nvtracker leave it.
+    fn add_tracked(
+        &self,
+        batch_id: usize,
+        unique_id: i32,
+        class_id: i32,
+        rect: [f32; 4],
+        object_id: u64,
+    ) {
         let s = standins();
         unsafe {
             (s.lock)(self.head as *mut c_void);
             let obj = (s.acquire_object)(self.head as *mut c_void) as *mut NvDsObjectMetaHead;
             (*obj).unique_component_id = unique_id;
             (*obj).class_id = class_id;
-            (*obj).object_id = UNTRACKED_OBJECT_ID;
+            (*obj).object_id = object_id;
             let r = &mut (*obj).rect_params;
             [r.left, r.top, r.width, r.height] = rect;
             (s.add_object)(
@@ -738,4 +759,89 @@ fn segmentation_maps_become_deepstream_segmentation_meta() {
             );
         }
     }
+}
+
+#[test]
+fn tracked_objects_keep_their_classification_until_it_is_due_again() {
+    let _serial = serial();
+    init();
+    // Where CenterNet finds the dog in dog.jpg.
+    let frame = rgba_frame("dog.jpg");
+    let (reference, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={}",
+            bundle(CENTERNET).config.display()
+        ),
+        HostSurface::new(Abi::Ds6, MemType::System, 1, vec![frame.clone()], false),
+    );
+    let dog = objects(&reference)
+        .into_iter()
+        .find(|o| o.label.as_deref() == Some("dog"))
+        .expect("CenterNet finds the dog");
+    let (x, y, w, h) = dog.rect;
+    // Most of the dog's box, then all of it: an area grown by over a half.
+    let dog_box = [x as f32, y as f32, w as f32 * 0.8, h as f32 * 0.8];
+    let grown = [x as f32, y as f32, w as f32, h as f32];
+
+    let config = config_for(
+        &bundle(MOBILENET),
+        "ds-history",
+        "secondary-reinfer-interval=2",
+    );
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
+         infer-on-gie-id=1",
+        config.display()
+    ));
+    h.set_src_caps_str(&nvmm_caps(&frame));
+    let inferences = |h: &Harness| {
+        h.element()
+            .unwrap()
+            .downcast::<gst::Bin>()
+            .unwrap()
+            .by_name("last")
+            .unwrap()
+            .property::<gst::Structure>("stats")
+            .get::<u64>("inferences")
+            .unwrap()
+    };
+    let mut calls = Vec::new();
+    let mut labels = Vec::new();
+    for (frame_num, tracked_box) in [dog_box, dog_box, dog_box, dog_box, grown]
+        .into_iter()
+        .enumerate()
+    {
+        let batch = Batch::new(1);
+        batch.set_source(0, 3, frame_num as i32);
+        // The tracked dog (tracker id 42), and the same box untracked.
+        batch.add_tracked(0, 1, 16, tracked_box, 42);
+        batch.add_upstream(0, 1, 16, dog_box);
+        let before = inferences(&h);
+        let surface =
+            HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame.clone()], false);
+        h.push_and_pull(gst::Buffer::from_mut_slice(surface))
+            .unwrap();
+        calls.push(inferences(&h) - before);
+        let ds = batch.objects(0);
+        let tracked = classifier_results(ds[0]);
+        let untracked = classifier_results(ds[1]);
+        assert_eq!(
+            tracked.len(),
+            1,
+            "frame {frame_num}: the tracked dog has its label"
+        );
+        assert_eq!(untracked.len(), 1, "frame {frame_num}");
+        labels.push(tracked[0].1.clone());
+        if frame_num < 4 {
+            assert_eq!(
+                tracked, untracked,
+                "frame {frame_num}: the same box, the same label"
+            );
+        }
+    }
+    assert_lock_released();
+    // Frame 0 classifies both; 1 and 2 only the untracked one (the tracked one keeps its label);
+    // 3 is more than secondary-reinfer-interval=2 frames after 0; 4 has grown by over 20%.
+    assert_eq!(calls, [2, 1, 1, 2, 2]);
+    assert!(labels[..4].iter().all(|l| *l == labels[0]), "{labels:?}");
 }

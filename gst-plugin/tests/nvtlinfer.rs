@@ -545,7 +545,11 @@ fn output_tensor_meta_carries_raw_outputs() {
     let meta = gst::meta::CustomMeta::from_buffer(&out, "NvtlTensorMeta").expect("tensor meta");
     let s = meta.structure();
     assert_eq!(s.name(), "NvtlTensorMeta");
-    assert_eq!(s.get::<i32>("object-id").unwrap(), -1, "the frame's outputs");
+    assert_eq!(
+        s.get::<i32>("object-id").unwrap(),
+        -1,
+        "the frame's outputs"
+    );
     assert!(!s.has_field("batch-index"), "a buffer of one frame");
     let tensors = s.get::<gst::List>("tensors").unwrap();
     let total: usize = tensors

@@ -591,6 +591,8 @@ pub struct DsUpstream {
     pub meta: *mut c_void,
     pub unique_component_id: i32,
     pub class_id: i32,
+    /// The tracker's id, or [`UNTRACKED_OBJECT_ID`].
+    pub object_id: u64,
     /// `rect_params`: left, top, width, height in frame pixels.
     pub rect: [f32; 4],
 }
@@ -730,6 +732,19 @@ impl DsMeta {
         std::ptr::null_mut()
     }
 
+    /// The source (`source_id`) and that source's frame number (`frame_num`) of frame
+    /// `batch_id`, if the batch has it.
+    ///
+    /// # Safety
+    /// As [`DsMeta::add_objects`].
+    pub unsafe fn frame_source(&self, batch: *mut c_void, batch_id: u32) -> Option<(u32, i32)> {
+        (self.lock)(batch);
+        let frame = self.frame(batch, batch_id) as *const NvDsFrameMetaHead;
+        let source = (!frame.is_null()).then(|| ((*frame).source_id, (*frame).frame_num));
+        (self.unlock)(batch);
+        source
+    }
+
     /// The objects of frame `batch_id`, for a secondary stage.
     ///
     /// # Safety
@@ -749,6 +764,7 @@ impl DsMeta {
                         meta,
                         unique_component_id: head.unique_component_id,
                         class_id: head.class_id,
+                        object_id: head.object_id,
                         rect: [r.left, r.top, r.width, r.height],
                     });
                 }

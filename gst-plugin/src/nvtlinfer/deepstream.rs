@@ -8,9 +8,12 @@ use std::ffi::c_void;
 use std::sync::LazyLock;
 
 use nvtl_core::engine::{Engine, InferResult};
-use nvtl_core::nvmm::dsmeta::{DsLabel, DsMeta, DsObject, DsUserMeta, TensorOutputs};
+use nvtl_core::nvmm::dsmeta::{
+    DsLabel, DsMeta, DsObject, DsUserMeta, TensorOutputs, UNTRACKED_OBJECT_ID,
+};
 use nvtl_core::Tensor;
 
+use super::history::TrackedObject;
 use super::imp::TargetResult;
 use crate::meta;
 
@@ -28,6 +31,8 @@ pub(super) struct DsBatch {
     ds: &'static DsMeta,
     batch: *mut c_void,
     objects: HashMap<i32, *mut c_void>,
+    /// The targets (by id) that are objects a tracker follows.
+    tracked: HashMap<i32, TrackedObject>,
 }
 
 impl DsBatch {
@@ -41,6 +46,7 @@ impl DsBatch {
             ds,
             batch,
             objects: HashMap::new(),
+            tracked: HashMap::new(),
         }))
     }
 
@@ -56,8 +62,20 @@ impl DsBatch {
     ) -> Vec<meta::ObjectMeta> {
         // SAFETY: the batch meta belongs to the buffer being processed.
         let objects = unsafe { self.ds.objects(self.batch, batch_id) };
+        let source = unsafe { self.ds.frame_source(self.batch, batch_id) };
         let mut out = Vec::new();
         for (i, o) in objects.into_iter().enumerate() {
+            let tracked = match source {
+                Some((source_id, frame_num)) if o.object_id != UNTRACKED_OBJECT_ID => {
+                    Some(TrackedObject {
+                        source_id,
+                        object_id: o.object_id,
+                        frame_num: i64::from(frame_num),
+                        area: f64::from(o.rect[2].max(0.0)) * f64::from(o.rect[3].max(0.0)),
+                    })
+                }
+                _ => None,
+            };
             let twin = rois.iter().find(|roi| {
                 roi.batch_index == batch_index
                     && roi.unique_id.map(|u| u as i32) == Some(o.unique_component_id)
@@ -65,12 +83,17 @@ impl DsBatch {
                     && same_box(roi.rect, o.rect)
                     && !self.objects.contains_key(&roi.id)
             });
-            if let Some(roi) = twin {
-                self.objects.insert(roi.id, o.meta);
+            let id = match twin {
+                Some(roi) => roi.id,
+                None => DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32,
+            };
+            self.objects.insert(id, o.meta);
+            if let Some(tracked) = tracked {
+                self.tracked.insert(id, tracked);
+            }
+            if twin.is_some() {
                 continue;
             }
-            let id = DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32;
-            self.objects.insert(id, o.meta);
             let px = |v: f32| v.max(0.0).round() as u32;
             out.push(meta::ObjectMeta {
                 id,
@@ -87,6 +110,18 @@ impl DsBatch {
             });
         }
         out
+    }
+
+    /// The tracked object behind target `id`, if a tracker follows it.
+    pub(super) fn tracked(&self, id: i32) -> Option<&TrackedObject> {
+        self.tracked.get(&id)
+    }
+
+    /// The source and frame number of frame `batch_id`.
+    pub(super) fn frame_source(&self, batch_id: u32) -> Option<(u32, i64)> {
+        // SAFETY: the batch meta belongs to the buffer being processed.
+        unsafe { self.ds.frame_source(self.batch, batch_id) }
+            .map(|(source, frame)| (source, i64::from(frame)))
     }
 
     /// Adds the results as nvinfer does: detections as NvDsObjectMeta on their frame (those of a

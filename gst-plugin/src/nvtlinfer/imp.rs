@@ -11,11 +11,12 @@ use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use nvtl_core::backend::BackendKind;
-use nvtl_core::config::{ConfigError, InferConfig, ProcessMode};
+use nvtl_core::config::{ConfigError, InferConfig, NetworkType, ProcessMode};
 use nvtl_core::nvmm;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 
 use super::deepstream::DsBatch;
+use super::history::{Decision, ObjectHistory};
 use super::settings::{format_class_ids, parse_class_ids, Settings};
 use super::targets::inference_targets;
 use super::{BackendProperty, ProcessModeProperty};
@@ -112,6 +113,8 @@ struct State {
     /// The caps carry `memory:NVMM`: buffers map to an NvBufSurface.
     nvmm: bool,
     frames: u64,
+    /// What secondary classifiers found on tracked DeepStream objects.
+    history: ObjectHistory,
     /// GPU pre-processing of NVBUF_MEM_CUDA_DEVICE surfaces, made on the first such frame.
     #[cfg(feature = "cuda")]
     gpu: Option<nvtl_core::preprocess::cuda::GpuPreprocessor>,
@@ -687,6 +690,7 @@ impl BaseTransformImpl for NvtlInfer {
                     info: None,
                     nvmm: false,
                     frames: 0,
+                    history: ObjectHistory::default(),
                     #[cfg(feature = "cuda")]
                     gpu: None,
                 });
@@ -749,6 +753,8 @@ impl BaseTransformImpl for NvtlInfer {
                 engine.plan().spec().onnx_path.display()
             );
             state.engine = engine;
+            // Another model's results are not this one's.
+            state.history = ObjectHistory::default();
         }
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let frame_number = state.frames;
@@ -772,6 +778,7 @@ impl BaseTransformImpl for NvtlInfer {
 
         // One entry per inference target: (batch index, parent object id, frame size, result).
         let mut results: Vec<TargetResult> = Vec::new();
+        let mut reused: Vec<TargetResult> = Vec::new();
         let mut ds_batch = if state.nvmm {
             DsBatch::of(buffer)
                 .map_err(|reason| gst::debug!(CAT, imp = self, "no DeepStream metadata: {reason}"))
@@ -808,6 +815,12 @@ impl BaseTransformImpl for NvtlInfer {
                 })?;
             gst::trace!(CAT, imp = self, "{:?}", surface);
             let batched = surface.batch_size > 1;
+            // Tracked DeepStream objects a secondary classifier already classified keep their
+            // result for a while (nvinfer's object history).
+            let history = ds_batch.is_some()
+                && engine.config.process_mode == ProcessMode::Secondary
+                && engine.config.network_type == NetworkType::Classifier;
+            let reinfer_interval = engine.config.secondary_reinfer_interval;
             // The targets of every frame, inferred together: frames share batches, as in nvinfer.
             let mut targets = Vec::new();
             let mut owners = Vec::new();
@@ -824,6 +837,23 @@ impl BaseTransformImpl for NvtlInfer {
                 for (parent, region) in
                     inference_targets(&engine.config, size, batch_index, &frame_upstream)
                 {
+                    let tracked = ds_batch
+                        .as_ref()
+                        .filter(|_| history)
+                        .and_then(|ds| ds.tracked(parent));
+                    if let Some(tracked) = tracked {
+                        if let Decision::Reuse(attributes) =
+                            state.history.decide(tracked, reinfer_interval)
+                        {
+                            reused.push((
+                                batch_index,
+                                parent,
+                                size,
+                                InferResult::Attributes(attributes),
+                            ));
+                            continue;
+                        }
+                    }
                     targets.push(Target {
                         frame: index,
                         region,
@@ -844,6 +874,20 @@ impl BaseTransformImpl for NvtlInfer {
                 results.extend(owners.into_iter().zip(out).map(
                     |((batch_index, parent, size), result)| (batch_index, parent, size, result),
                 ));
+            }
+            if let Some(ds) = ds_batch.as_ref().filter(|_| history) {
+                for (_, parent, _, result) in &results {
+                    if let (Some(tracked), InferResult::Attributes(attributes)) =
+                        (ds.tracked(*parent), result)
+                    {
+                        state.history.record(tracked, attributes);
+                    }
+                }
+                for index in 0..frames.len() {
+                    if let Some((source_id, frame_num)) = ds.frame_source(index as u32) {
+                        state.history.forget_stale(source_id, frame_num);
+                    }
+                }
             }
         } else {
             let size = (info.width(), info.height());
@@ -871,12 +915,14 @@ impl BaseTransformImpl for NvtlInfer {
                 );
             }
         }
+        // One per inferred result with output-tensor-meta, else none; results reused from the
+        // object history come after the inferred ones, so they pair with no raw outputs.
+        let raw_outputs = std::mem::take(&mut engine.target_outputs);
+        results.append(&mut reused);
         if results.is_empty() {
             lock(&self.stats).frames += 1;
             return Ok(gst::FlowSuccess::Ok);
         }
-        // One per result with output-tensor-meta, else none.
-        let raw_outputs = std::mem::take(&mut engine.target_outputs);
 
         let attach_started = Instant::now();
         let mut next_id = meta::next_object_id(buffer);

@@ -5,6 +5,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod deepstream;
+mod history;
 mod imp;
 pub mod settings;
 mod targets;

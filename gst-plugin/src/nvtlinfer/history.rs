@@ -1,0 +1,180 @@
+//! nvinfer's object history for secondary classifiers: an object a tracker follows (a DeepStream
+//! object with a tracker id) is classified once, and again only when its box has grown by more
+//! than 20% in area since, or when more than `secondary-reinfer-interval` frames of its source
+//! have passed (nvinfer's default, `G_MAXINT`, means never). In between, the last result is
+//! attached again. Untracked objects are classified on every frame.
+
+use std::collections::HashMap;
+
+use nvtl_core::ClassifierAttribute;
+
+/// nvinfer re-infers an object whose area grew by more than this fraction.
+const REINFER_AREA_GROWTH: f64 = 0.2;
+/// An object its source has not shown for this many frames is forgotten (a tracker that loses
+/// an object for this long gives it a new id anyway).
+const FORGET_AFTER_FRAMES: i64 = 30;
+
+/// A tracked object as one frame shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct TrackedObject {
+    pub source_id: u32,
+    pub object_id: u64,
+    /// The frame's number in its source (`NvDsFrameMeta.frame_num`).
+    pub frame_num: i64,
+    /// The box's area in frame pixels.
+    pub area: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Decision {
+    Infer,
+    /// Attach these attributes again instead of inferring.
+    Reuse(Vec<ClassifierAttribute>),
+}
+
+struct Entry {
+    inferred_frame: i64,
+    inferred_area: f64,
+    attributes: Vec<ClassifierAttribute>,
+    seen_frame: i64,
+}
+
+#[derive(Default)]
+pub(super) struct ObjectHistory {
+    entries: HashMap<(u32, u64), Entry>,
+}
+
+impl ObjectHistory {
+    /// Whether to classify `object` on this frame.
+    pub(super) fn decide(&mut self, object: &TrackedObject, reinfer_interval: u32) -> Decision {
+        let Some(entry) = self.entries.get_mut(&(object.source_id, object.object_id)) else {
+            return Decision::Infer;
+        };
+        entry.seen_frame = object.frame_num;
+        let restarted = object.frame_num < entry.inferred_frame;
+        let grown = object.area > (1.0 + REINFER_AREA_GROWTH) * entry.inferred_area;
+        let due = object.frame_num - entry.inferred_frame > i64::from(reinfer_interval);
+        if restarted || grown || due {
+            Decision::Infer
+        } else {
+            Decision::Reuse(entry.attributes.clone())
+        }
+    }
+
+    /// Remembers what `object` was classified as on this frame.
+    pub(super) fn record(&mut self, object: &TrackedObject, attributes: &[ClassifierAttribute]) {
+        self.entries.insert(
+            (object.source_id, object.object_id),
+            Entry {
+                inferred_frame: object.frame_num,
+                inferred_area: object.area,
+                attributes: attributes.to_vec(),
+                seen_frame: object.frame_num,
+            },
+        );
+    }
+
+    /// Forgets the objects of `source_id` not seen for a while before `frame_num`, and those of
+    /// a source that started again.
+    pub(super) fn forget_stale(&mut self, source_id: u32, frame_num: i64) {
+        self.entries.retain(|&(source, _), entry| {
+            source != source_id
+                || (entry.seen_frame <= frame_num
+                    && frame_num - entry.seen_frame < FORGET_AFTER_FRAMES)
+        });
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn red() -> Vec<ClassifierAttribute> {
+        vec![ClassifierAttribute {
+            attribute_index: 0,
+            class_id: 2,
+            probability: 0.9,
+            label: Some("red".into()),
+        }]
+    }
+
+    fn car(frame_num: i64, area: f64) -> TrackedObject {
+        TrackedObject {
+            source_id: 1,
+            object_id: 7,
+            frame_num,
+            area,
+        }
+    }
+
+    #[test]
+    fn a_tracked_object_is_classified_once_by_default() {
+        let mut history = ObjectHistory::default();
+        let never = i32::MAX as u32;
+        assert_eq!(history.decide(&car(0, 100.0), never), Decision::Infer);
+        history.record(&car(0, 100.0), &red());
+        for frame in 1..100 {
+            assert_eq!(
+                history.decide(&car(frame, 110.0), never),
+                Decision::Reuse(red())
+            );
+            history.forget_stale(1, frame);
+        }
+        let other_source = TrackedObject {
+            source_id: 2,
+            ..car(5, 100.0)
+        };
+        assert_eq!(history.decide(&other_source, never), Decision::Infer);
+    }
+
+    #[test]
+    fn growth_beyond_a_fifth_the_interval_or_a_restart_classify_again() {
+        let mut history = ObjectHistory::default();
+        history.record(&car(10, 100.0), &red());
+        assert_eq!(history.decide(&car(11, 120.0), 100), Decision::Reuse(red()));
+        assert_eq!(
+            history.decide(&car(11, 120.5), 100),
+            Decision::Infer,
+            "grown"
+        );
+        assert_eq!(history.decide(&car(12, 100.0), 2), Decision::Reuse(red()));
+        assert_eq!(
+            history.decide(&car(13, 100.0), 2),
+            Decision::Infer,
+            "interval passed"
+        );
+        assert_eq!(
+            history.decide(&car(3, 100.0), 100),
+            Decision::Infer,
+            "source restarted"
+        );
+    }
+
+    #[test]
+    fn objects_not_seen_for_a_while_are_forgotten() {
+        let mut history = ObjectHistory::default();
+        history.record(&car(0, 100.0), &red());
+        let bus = TrackedObject {
+            source_id: 3,
+            ..car(0, 50.0)
+        };
+        history.record(&bus, &[]);
+        history.forget_stale(1, FORGET_AFTER_FRAMES - 1);
+        assert_eq!(history.len(), 2);
+        history.forget_stale(1, FORGET_AFTER_FRAMES);
+        assert_eq!(
+            history.len(),
+            1,
+            "the car is forgotten, the other source's bus is not"
+        );
+        assert_eq!(
+            history.decide(&car(FORGET_AFTER_FRAMES, 100.0), 1000),
+            Decision::Infer
+        );
+    }
+}
