@@ -845,3 +845,44 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
     assert_eq!(calls, [2, 1, 1, 2, 2]);
     assert!(labels[..4].iter().all(|l| *l == labels[0]), "{labels:?}");
 }
+
+#[test]
+fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
+    let _serial = serial();
+    let batch = Batch::new(1);
+    let frame = rgba_frame("dog.jpg");
+    let (width, height) = (frame.width as f32, frame.height as f32);
+    let (out, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={} unique-id=4",
+            bundle(MOBILENET).config.display()
+        ),
+        HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame], false),
+    );
+    assert_lock_released();
+    let frame_roi = objects(&out)
+        .into_iter()
+        .find(|o| o.roi_type == "frame")
+        .expect("the GStreamer full-frame ROI");
+    let label = frame_roi.classifications[0].label.clone();
+
+    let ds = batch.objects(0);
+    assert_eq!(ds.len(), 1, "one full-frame object");
+    let o = unsafe { &*ds[0] };
+    let r = &o.rect_params;
+    assert_eq!(
+        [r.left, r.top, r.width, r.height],
+        [0.0, 0.0, width, height]
+    );
+    assert_eq!(
+        (o.class_id, o.object_id, r.border_width),
+        (-1, UNTRACKED_OBJECT_ID, 6)
+    );
+    assert_eq!(classifier_results(ds[0]), [(4, vec![label.clone()])]);
+    assert_eq!(
+        on_screen(ds[0]).0,
+        format!(" {label}"),
+        "nvinfer's text: a space, the label"
+    );
+    assert_eq!(batch.infer_done(0), 0, "bInferDone is a detector's");
+}

@@ -571,6 +571,8 @@ pub struct DsObject {
     pub height: f32,
     pub label: Option<String>,
     pub border_color: [f64; 4],
+    /// nvinfer draws detections 3 px wide, the full-frame object of a primary classifier 6.
+    pub border_width: u32,
     /// The `NvDsObjectMeta *` a secondary detector found this object in, or null.
     pub parent: *mut c_void,
 }
@@ -682,10 +684,10 @@ impl DsMeta {
         (!batch.is_null()).then_some(batch)
     }
 
-    /// Adds a detector's `objects` (each with its classifier labels) to the frame meta with
-    /// `batch_id` and marks the frame inferred (`bInferDone`, which nvtracker reads), under the
-    /// batch's meta lock, as nvinfer does. Returns how many objects were added (0 when no frame
-    /// meta has that batch id).
+    /// Adds `objects` (each with its classifier labels) to the frame meta with `batch_id`, and
+    /// for a detector's (`detector`) marks the frame inferred (`bInferDone`, which nvtracker
+    /// reads), under the batch's meta lock, as nvinfer does. Returns how many objects were
+    /// added (0 when no frame meta has that batch id).
     ///
     /// # Safety
     /// `batch` must come from [`DsMeta::batch_meta`] on a buffer the caller may write.
@@ -694,12 +696,15 @@ impl DsMeta {
         batch: *mut c_void,
         batch_id: u32,
         objects: &[(DsObject, Vec<DsLabel>)],
+        detector: bool,
     ) -> usize {
         (self.lock)(batch);
         let frame = self.frame(batch, batch_id);
         let mut added = 0;
         if !frame.is_null() {
-            (*(frame as *mut NvDsFrameMetaHead)).b_infer_done = 1;
+            if detector {
+                (*(frame as *mut NvDsFrameMetaHead)).b_infer_done = 1;
+            }
             for (object, labels) in objects {
                 let obj = (self.acquire_obj)(batch);
                 if obj.is_null() {
@@ -864,7 +869,7 @@ impl DsMeta {
         head.rect_params.top = object.top;
         head.rect_params.width = object.width;
         head.rect_params.height = object.height;
-        head.rect_params.border_width = 3;
+        head.rect_params.border_width = object.border_width;
         let [red, green, blue, alpha] = object.border_color;
         head.rect_params.border_color = NvOsdColorParams {
             red,

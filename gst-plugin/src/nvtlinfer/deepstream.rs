@@ -11,7 +11,7 @@ use nvtl_core::engine::{Engine, InferResult};
 use nvtl_core::nvmm::dsmeta::{
     DsLabel, DsMeta, DsObject, DsUserMeta, TensorOutputs, UNTRACKED_OBJECT_ID,
 };
-use nvtl_core::Tensor;
+use nvtl_core::{ClassifierAttribute, Tensor};
 
 use super::history::TrackedObject;
 use super::imp::TargetResult;
@@ -172,8 +172,9 @@ impl DsBatch {
                     .add_user_meta(self.batch, batch_id, object, DsUserMeta::Tensors(outputs))
             };
         }
-        let mut per_frame: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
-        for (batch_index, parent, _, result) in results {
+        // Per frame: whether a detector ran on it, and the objects to add.
+        let mut per_frame: std::collections::BTreeMap<u32, (bool, Vec<_>)> = Default::default();
+        for (batch_index, parent, (width, height), result) in results {
             match result {
                 InferResult::Objects(objects) => {
                     let parent = self
@@ -182,7 +183,9 @@ impl DsBatch {
                         .copied()
                         .unwrap_or(std::ptr::null_mut());
                     // A frame the detector ran on is marked inferred even when it found nothing.
-                    let frame_objects = per_frame.entry(batch_index.unwrap_or(0)).or_default();
+                    let (detector, frame_objects) =
+                        per_frame.entry(batch_index.unwrap_or(0)).or_default();
+                    *detector = true;
                     for object in objects {
                         let color = config
                             .class_attrs
@@ -201,6 +204,7 @@ impl DsBatch {
                                 height: object.bbox.height,
                                 label: object.label.clone(),
                                 border_color: color,
+                                border_width: 3,
                                 parent,
                             },
                             Vec::new(),
@@ -217,19 +221,30 @@ impl DsBatch {
                         unsafe { self.ds.add_user_meta(self.batch, batch_id, object, meta) };
                     }
                 }
+                InferResult::Attributes(attributes) if !attributes.is_empty() && *parent < 0 => {
+                    // A primary classifier: nvinfer adds a full-frame object carrying the result,
+                    // its on-screen text the labels.
+                    let frame = DsObject {
+                        unique_id: unique_id as i32,
+                        class_id: -1,
+                        confidence: 0.0,
+                        left: 0.0,
+                        top: 0.0,
+                        width: *width as f32,
+                        height: *height as f32,
+                        label: Some(String::new()),
+                        border_color: [1.0, 0.0, 0.0, 1.0],
+                        border_width: 6,
+                        parent: std::ptr::null_mut(),
+                    };
+                    let (_, frame_objects) = per_frame.entry(batch_index.unwrap_or(0)).or_default();
+                    frame_objects.push((frame, ds_labels(attributes)));
+                }
                 InferResult::Attributes(attributes) if !attributes.is_empty() => {
                     let Some(&object) = self.objects.get(parent) else {
-                        continue; // a GStreamer ROI, or a primary classifier: GStreamer meta only
+                        continue; // an object only GStreamer metadata knows
                     };
-                    let labels: Vec<DsLabel> = attributes
-                        .iter()
-                        .map(|a| DsLabel {
-                            attribute_index: a.attribute_index,
-                            class_id: a.class_id,
-                            probability: a.probability,
-                            label: a.label.clone(),
-                        })
-                        .collect();
+                    let labels = ds_labels(attributes);
                     // SAFETY: `object` came from this buffer's batch meta in this call.
                     unsafe {
                         self.ds
@@ -242,11 +257,24 @@ impl DsBatch {
         per_frame
             .into_iter()
             // SAFETY: `batch` is this buffer's NvDsBatchMeta, which we may write (in place).
-            .map(|(batch_id, objects)| unsafe {
-                self.ds.add_objects(self.batch, batch_id, &objects)
+            .map(|(batch_id, (detector, objects))| unsafe {
+                self.ds
+                    .add_objects(self.batch, batch_id, &objects, detector)
             })
             .sum()
     }
+}
+
+fn ds_labels(attributes: &[ClassifierAttribute]) -> Vec<DsLabel> {
+    attributes
+        .iter()
+        .map(|a| DsLabel {
+            attribute_index: a.attribute_index,
+            class_id: a.class_id,
+            probability: a.probability,
+            label: a.label.clone(),
+        })
+        .collect()
 }
 
 /// Whether a ROI (integer pixels) and a DeepStream rect (float left, top, width, height) are the
