@@ -351,6 +351,17 @@ fn gst_tensor_metas(buffer: &gst::BufferRef) -> Vec<((i32, Option<u32>), TensorM
         .collect()
 }
 
+/// The `classifier_type` of each classifier meta on a DeepStream object.
+fn classifier_types(obj: *mut NvDsObjectMetaHead) -> Vec<Option<String>> {
+    list(unsafe { (standins().classifier_metas)(obj as *mut c_void) })
+        .into_iter()
+        .map(|c| {
+            let c = unsafe { &*(c as *const NvDsClassifierMeta) };
+            (!c.classifier_type.is_null()).then(|| c_text(c.classifier_type))
+        })
+        .collect()
+}
+
 fn assert_lock_released() {
     let s = standins();
     unsafe {
@@ -419,7 +430,7 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
              nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
              infer-on-gie-id=1 output-tensor-meta=true",
             bundle(CENTERNET).config.display(),
-            bundle(MOBILENET).config.display()
+            config_for(&bundle(MOBILENET), "ds-per-frame", "classifier-type=breed").display()
         ),
         surface,
     );
@@ -514,6 +525,7 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
                 classifier_results(obj),
                 [(2, vec![classified[0].to_string()])]
             );
+            assert_eq!(classifier_types(obj), [Some("breed".to_string())]);
             assert_eq!(
                 on_screen(obj),
                 (format!("{label} {}", classified[0]), label)
@@ -879,6 +891,11 @@ fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
         (-1, UNTRACKED_OBJECT_ID, 6)
     );
     assert_eq!(classifier_results(ds[0]), [(4, vec![label.clone()])]);
+    assert_eq!(
+        classifier_types(ds[0]),
+        [None],
+        "no classifier-type in the config"
+    );
     assert_eq!(
         on_screen(ds[0]).0,
         format!(" {label}"),

@@ -697,6 +697,7 @@ impl DsMeta {
         batch_id: u32,
         objects: &[(DsObject, Vec<DsLabel>)],
         detector: bool,
+        classifier_type: Option<&str>,
     ) -> usize {
         (self.lock)(batch);
         let frame = self.frame(batch, batch_id);
@@ -712,7 +713,7 @@ impl DsMeta {
                 }
                 self.fill_object(obj, object);
                 if !labels.is_empty() {
-                    self.add_labels(batch, obj, object.unique_id, labels);
+                    self.add_labels(batch, obj, object.unique_id, labels, classifier_type);
                     self.append_text(obj, labels);
                 }
                 (self.add_obj)(frame, obj, object.parent);
@@ -792,9 +793,10 @@ impl DsMeta {
         object: *mut c_void,
         unique_id: i32,
         labels: &[DsLabel],
+        classifier_type: Option<&str>,
     ) {
         (self.lock)(batch);
-        self.add_labels(batch, object, unique_id, labels);
+        self.add_labels(batch, object, unique_id, labels, classifier_type);
         self.append_text(object, labels);
         (self.unlock)(batch);
     }
@@ -908,6 +910,7 @@ impl DsMeta {
         obj: *mut c_void,
         unique_id: i32,
         labels: &[DsLabel],
+        classifier_type: Option<&str>,
     ) {
         let classifier = (self.acquire_classifier)(batch) as *mut NvDsClassifierMeta;
         if classifier.is_null() {
@@ -915,6 +918,7 @@ impl DsMeta {
         }
         (*classifier).num_labels = labels.len() as c_uint;
         (*classifier).unique_component_id = unique_id;
+        (*classifier).classifier_type = classifier_type.map_or(std::ptr::null(), interned);
         for label in labels {
             let info = (self.acquire_label)(batch) as *mut NvDsLabelInfo;
             if info.is_null() {
@@ -932,6 +936,28 @@ impl DsMeta {
         }
         (self.add_classifier)(obj, classifier as *mut c_void);
     }
+}
+
+/// `text` as a C string that lives as long as the process: `NvDsClassifierMeta.classifier_type`
+/// is not freed with the meta (nvinfer points it at its own copy of the config's value), so each
+/// distinct value is allocated once and kept.
+fn interned(text: &str) -> *const c_char {
+    use std::collections::HashMap;
+    use std::ffi::CString;
+    use std::sync::Mutex;
+    static STRINGS: Mutex<Option<HashMap<String, &'static std::ffi::CStr>>> = Mutex::new(None);
+    let mut strings = STRINGS.lock().unwrap_or_else(|p| p.into_inner());
+    let kept = strings.get_or_insert_with(HashMap::new);
+    if let Some(c) = kept.get(text) {
+        return c.as_ptr();
+    }
+    let c: &'static std::ffi::CStr = Box::leak(
+        CString::new(text.replace('\0', ""))
+            .unwrap_or_default()
+            .into_boxed_c_str(),
+    );
+    kept.insert(text.to_string(), c);
+    c.as_ptr()
 }
 
 /// Writes `text` NUL-terminated into a `MAX_LABEL_SIZE` buffer, truncated.

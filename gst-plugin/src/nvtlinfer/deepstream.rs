@@ -247,8 +247,13 @@ impl DsBatch {
                     let labels = ds_labels(attributes);
                     // SAFETY: `object` came from this buffer's batch meta in this call.
                     unsafe {
-                        self.ds
-                            .classify(self.batch, object, unique_id as i32, &labels)
+                        self.ds.classify(
+                            self.batch,
+                            object,
+                            unique_id as i32,
+                            &labels,
+                            config.classifier_type.as_deref(),
+                        )
                     };
                 }
                 _ => {}
@@ -258,8 +263,13 @@ impl DsBatch {
             .into_iter()
             // SAFETY: `batch` is this buffer's NvDsBatchMeta, which we may write (in place).
             .map(|(batch_id, (detector, objects))| unsafe {
-                self.ds
-                    .add_objects(self.batch, batch_id, &objects, detector)
+                self.ds.add_objects(
+                    self.batch,
+                    batch_id,
+                    &objects,
+                    detector,
+                    config.classifier_type.as_deref(),
+                )
             })
             .sum()
     }
