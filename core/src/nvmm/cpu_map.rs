@@ -111,7 +111,10 @@ pub unsafe fn map_for_cpu(
     api: impl FnOnce() -> Result<NvBufSurfaceApi, String>,
 ) -> Result<Option<CpuMapping<'_>>, NvmmError> {
     let (info, entries) = surface_entries(mapped)?;
-    if !matches!(info.mem_type, MemType::SurfaceArray | MemType::Handle) {
+    if !matches!(
+        info.mem_type.resolved(),
+        MemType::SurfaceArray | MemType::Handle
+    ) {
         return Ok(None);
     }
     let unmapped: Vec<c_int> = entries

@@ -130,6 +130,16 @@ impl MemType {
     }
 
     /// Whether `dataPtr` is a CPU address.
+    /// What `NVBUF_MEM_DEFAULT` stands for on this platform (nvbufsurface.h): CUDA device
+    /// memory on dGPU machines, a surface array on Jetson. Other types are themselves.
+    pub fn resolved(self) -> MemType {
+        match self {
+            MemType::Default if cfg!(target_arch = "aarch64") => MemType::SurfaceArray,
+            MemType::Default => MemType::CudaDevice,
+            other => other,
+        }
+    }
+
     pub fn data_ptr_is_host(self) -> bool {
         matches!(
             self,
@@ -476,10 +486,10 @@ unsafe fn frame<'a>(
         .iter()
         .enumerate()
         .all(|(i, _)| !p.mapped[i].is_null());
-    let device = mem_type == MemType::CudaDevice;
-    let via_data_ptr = match mem_type {
+    let device = mem_type.resolved() == MemType::CudaDevice;
+    let via_data_ptr = match mem_type.resolved() {
         m if m.data_ptr_is_host() || device => true,
-        MemType::SurfaceArray | MemType::Handle | MemType::Default if mapped => false,
+        MemType::SurfaceArray | MemType::Handle if mapped => false,
         MemType::SurfaceArray | MemType::Handle => {
             return Err(NvmmError::NotMapped { index, mem_type })
         }

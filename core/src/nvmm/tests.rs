@@ -93,12 +93,41 @@ fn host_visible_memory_types_are_read_and_device_memory_is_refused() {
         let (_, frames) = unsafe { read_frames(surface.as_ref()) }.unwrap();
         assert_eq!(frames.len(), 1, "{mem_type}");
     }
-    for mem_type in [MemType::CudaDevice, MemType::CudaArray, MemType::Default] {
+    for mem_type in [MemType::CudaDevice, MemType::CudaArray] {
         let surface = HostSurface::new(Abi::Ds6, mem_type, 1, vec![rgba_frame(3)], false);
         let err = unsafe { read_frames(surface.as_ref()) }.unwrap_err();
         assert_eq!(err, NvmmError::DeviceMemory { index: 0, mem_type });
         assert!(err.to_string().contains("cuda feature"), "{err}");
     }
+}
+
+/// nvbufsurface.h: NVBUF_MEM_DEFAULT is CUDA device memory on dGPU machines.
+#[cfg(not(target_arch = "aarch64"))]
+#[test]
+fn default_memory_is_cuda_device_memory_off_jetson() {
+    let surface = HostSurface::new(Abi::Ds8, MemType::Default, 1, vec![nv12_frame()], false);
+    let (info, frames) = unsafe { read_surface(surface.as_ref()) }.unwrap();
+    assert_eq!(info.mem_type, MemType::Default);
+    assert!(
+        matches!(frames[0], SurfaceFrame::Device(_)),
+        "read as device memory"
+    );
+    let err = unsafe { read_frames(surface.as_ref()) }.unwrap_err();
+    assert_eq!(
+        err,
+        NvmmError::DeviceMemory {
+            index: 0,
+            mem_type: MemType::Default
+        },
+        "the CPU cannot read it, and the error names the type the surface gives"
+    );
+    let no_library =
+        || -> Result<cpu_map::NvBufSurfaceApi, String> { panic!("libnvbufsurface asked for") };
+    assert!(
+        unsafe { cpu_map::map_for_cpu(surface.as_ref(), no_library) }
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
