@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
 use crate::cluster::{cluster, filter_detections};
 use crate::config::{InferConfig, ModelColorFormat, NetworkType};
+use crate::decode::custom_lib::{CustomBboxParser, ParseParams};
 use crate::decode::{self, DecodeContext, Decoded, Parser};
 use crate::model::{Labels, LabelsError};
 use crate::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
@@ -117,6 +118,8 @@ pub struct Engine {
     plan: Arc<dyn Plan>,
     session: Box<dyn Session>,
     parser: Option<Parser>,
+    /// nvinfer's custom-lib-path + parse-bbox-func-name, used instead of `parser`.
+    custom_parser: Option<CustomBboxParser>,
     labels: Option<Labels>,
     params: PreprocessParams,
     /// Batch slots of the model input (frames per call in primary mode, objects in secondary).
@@ -179,6 +182,39 @@ impl Engine {
                 ))
             }
             None => Parser::default_for(config.network_type),
+        };
+        // nvinfer's custom-lib-path + parse-bbox-func-name: the library's parser instead of a
+        // built-in one (an explicit `parser=` wins).
+        let custom_parser = match (&config.parse_bbox_func_name, &config.custom_lib_path) {
+            (Some(function), Some(library))
+                if config.parser.is_none() && config.network_type == NetworkType::Detector =>
+            {
+                Some(
+                    CustomBboxParser::load(library, function)
+                        .map_err(|e| config_error(e.to_string()))?,
+                )
+            }
+            (Some(function), None)
+                if config.parser.is_none() && config.network_type == NetworkType::Detector =>
+            {
+                return Err(config_error(format!(
+                    "parse-bbox-func-name={function} needs custom-lib-path, the library that \
+                     has it (or choose a built-in decoder with parser=)"
+                )))
+            }
+            (Some(function), _) if config.parser.is_some() => {
+                warnings.push(format!(
+                    "parser={} decodes the outputs; parse-bbox-func-name={function} is not used",
+                    parser.map(|p| p.to_string()).unwrap_or_default()
+                ));
+                None
+            }
+            _ => None,
+        };
+        let parser = if custom_parser.is_some() {
+            None
+        } else {
+            parser
         };
 
         let secondary = config.process_mode == crate::config::ProcessMode::Secondary;
@@ -293,6 +329,7 @@ impl Engine {
                 plan,
                 session,
                 parser,
+                custom_parser,
                 labels,
                 params,
                 batch,
@@ -468,29 +505,52 @@ impl Engine {
         transform: &Transform,
         (width, height): (usize, usize),
     ) -> Result<InferResult, EngineError> {
-        let Some(parser) = self.parser else {
-            return Ok(InferResult::Raw);
-        };
         let config = &self.config;
         let num_classes = if config.num_detected_classes > 0 {
             config.num_detected_classes as usize
         } else {
             self.labels.as_ref().map(Labels::len).unwrap_or(0)
         };
-        let ctx = DecodeContext {
-            network_width: self.params.network_width,
-            network_height: self.params.network_height,
-            num_classes,
-            class_attrs: &config.class_attrs,
-            classifier_threshold: config.classifier_threshold,
-            segmentation_threshold: config.segmentation_threshold,
+        let decode_error = |reason: String| EngineError::Decode {
+            model: self.plan.spec().onnx_path.display().to_string(),
+            reason,
         };
-        let decoded = decode::decode(parser, selected, batch_index, &ctx).map_err(|e| {
-            EngineError::Decode {
-                model: self.plan.spec().onnx_path.display().to_string(),
-                reason: e.to_string(),
+        let decoded = match (&self.custom_parser, self.parser) {
+            (Some(custom), _) => {
+                let thresholds = |pick: fn(&crate::config::ClassAttrs) -> f32| {
+                    (0..num_classes as u32)
+                        .map(|c| pick(config.class_attrs.get(c)))
+                        .collect()
+                };
+                let params = ParseParams {
+                    network: [
+                        self.params.network_width as u32,
+                        self.params.network_height as u32,
+                        self.params.channels() as u32,
+                    ],
+                    num_classes: num_classes as u32,
+                    precluster_thresholds: thresholds(|a| a.pre_cluster_threshold),
+                    postcluster_thresholds: thresholds(|a| a.post_cluster_threshold),
+                };
+                let detections = custom
+                    .parse(selected, batch_index, &params)
+                    .map_err(|e| decode_error(e.to_string()))?;
+                Decoded::Detections(detections)
             }
-        })?;
+            (None, Some(parser)) => {
+                let ctx = DecodeContext {
+                    network_width: self.params.network_width,
+                    network_height: self.params.network_height,
+                    num_classes,
+                    class_attrs: &config.class_attrs,
+                    classifier_threshold: config.classifier_threshold,
+                    segmentation_threshold: config.segmentation_threshold,
+                };
+                decode::decode(parser, selected, batch_index, &ctx)
+                    .map_err(|e| decode_error(e.to_string()))?
+            }
+            (None, None) => return Ok(InferResult::Raw),
+        };
         Ok(match decoded {
             Decoded::Detections(detections) => {
                 // nvinfer clusters in network pixels, then filters (ROI offsets, size limits,

@@ -14,6 +14,7 @@ use crate::tensor::Tensor;
 mod blazeface;
 mod centernet;
 mod classifier;
+pub mod custom_lib;
 mod detectnet_v2;
 mod error;
 mod segmentation;

@@ -1,0 +1,244 @@
+//! nvinfer's `custom-lib-path` + `parse-bbox-func-name`: a C++ parser library built here with
+//! the C++ compiler (`tests/custom_parser/rows_parser.cpp`, written against the prototype of
+//! `nvdsinfer_custom_impl.h`) decodes the outputs of a model instead of a built-in decoder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use nvtl_core::backend::BackendKind;
+use nvtl_core::config::InferConfig;
+use nvtl_core::engine::{Engine, EngineError, InferResult};
+use nvtl_core::model::builder::{attr_int, OnnxBuilder};
+use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
+
+fn dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nvtl-custom-parser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The parser library, compiled once per test run.
+fn parser_library() -> &'static Path {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let source =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/custom_parser/rows_parser.cpp");
+        let library = dir().join("librows_parser.so");
+        let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        let status = Command::new(&compiler)
+            .args([
+                "-shared",
+                "-fPIC",
+                "-O1",
+                "-Wall",
+                "-Werror",
+                "-Wl,-Bsymbolic",
+                "-o",
+            ])
+            .arg(&library)
+            .arg(&source)
+            .status()
+            .unwrap_or_else(|e| panic!("{compiler}: {e}"));
+        assert!(status.success(), "{compiler} {}", source.display());
+        library
+    })
+}
+
+/// Rows (class, confidence, centre x, centre y, width, height) in 64x64 network pixels.
+const ROWS: [[f32; 6]; 4] = [
+    [0.0, 0.8, 16.0, 16.0, 8.0, 8.0],
+    // Below class 1's pre-cluster-threshold (0.9).
+    [1.0, 0.8, 40.0, 40.0, 10.0, 10.0],
+    [1.0, 0.95, 48.0, 20.0, 8.0, 12.0],
+    // A class beyond num-detected-classes.
+    [2.0, 0.99, 30.0, 30.0, 4.0, 4.0],
+];
+
+/// A 64x64 RGB model whose output `rows` [1, 4, 6] is [`ROWS`], whatever the image; written
+/// once per test run.
+fn rows_model() -> &'static Path {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(write_rows_model)
+}
+
+fn write_rows_model() -> PathBuf {
+    let mut b = OnnxBuilder::default();
+    b.input("image", &[1, 3, 64, 64]);
+    let zero = b.init_f32("zero", &[1], vec![0.0]);
+    let rows = b.init_f32("rows_value", &[1, 4, 6], ROWS.concat());
+    b.node(
+        "ReduceSum",
+        "sum",
+        &["image"],
+        &["total"],
+        vec![attr_int("keepdims", 0)],
+    );
+    b.node("Mul", "nothing", &["total", &zero], &["none"], vec![]);
+    b.node("Add", "rows", &[&rows, "none"], &["rows"], vec![]);
+    b.output("rows", &[1, 4, 6]);
+    let path = dir().join("rows.onnx");
+    b.write("nvtl custom_parser test", &path).unwrap();
+    path
+}
+
+fn config(function: Option<&str>, library: Option<&Path>, extra: &str) -> InferConfig {
+    let mut text = format!(
+        "[property]\nonnx-file={}\nnetwork-type=0\nnum-detected-classes=2\ncluster-mode=4\n\
+         net-scale-factor=0.00392156862745098\n{extra}\n",
+        rows_model().display()
+    );
+    if let Some(function) = function {
+        text.push_str(&format!("parse-bbox-func-name={function}\n"));
+    }
+    if let Some(library) = library {
+        text.push_str(&format!("custom-lib-path={}\n", library.display()));
+    }
+    text.push_str(
+        "[class-attrs-all]\npre-cluster-threshold=0.5\n[class-attrs-1]\npre-cluster-threshold=0.9\n",
+    );
+    // One file per call: tests run in parallel.
+    static CONFIGS: AtomicUsize = AtomicUsize::new(0);
+    let path = dir().join(format!(
+        "config-{}.txt",
+        CONFIGS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).unwrap();
+    InferConfig::from_file(&path).unwrap().config
+}
+
+/// The parser library's live `operator new` allocations.
+fn live_allocations() -> i64 {
+    // SAFETY: `long rows_parser_live_allocations()` of rows_parser.cpp; the library stays
+    // loaded by the engines of this process.
+    unsafe {
+        let library = libloading::Library::new(parser_library()).unwrap();
+        let count: libloading::Symbol<unsafe extern "C" fn() -> std::ffi::c_long> =
+            library.get(b"rows_parser_live_allocations").unwrap();
+        count() as i64
+    }
+}
+
+/// Parser calls, one at a time, so that [`live_allocations`] counts only the call under test.
+static PARSING: Mutex<()> = Mutex::new(());
+
+/// A 128x128 grey frame through `engine`.
+fn infer(engine: &mut Engine) -> Result<InferResult, EngineError> {
+    let pixels = vec![128u8; 128 * 128 * 3];
+    let frame = FrameView {
+        format: PixelFormat::Rgb,
+        width: 128,
+        height: 128,
+        planes: vec![&pixels],
+        strides: vec![128 * 3],
+    };
+    let full = Rect {
+        x: 0,
+        y: 0,
+        width: 128,
+        height: 128,
+    };
+    engine
+        .infer_regions(&frame, &[full])
+        .map(|mut results| results.remove(0))
+}
+
+#[test]
+fn the_library_s_parser_decodes_the_outputs() {
+    let config = config(Some("NvDsInferParseRows"), Some(parser_library()), "");
+    let (mut engine, warnings) = Engine::load(config, BackendKind::Cpu, 1).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let _parsing = PARSING.lock().unwrap_or_else(|p| p.into_inner());
+    let InferResult::Objects(objects) = infer(&mut engine).unwrap() else {
+        panic!("a detector gives objects")
+    };
+    assert_eq!(
+        live_allocations(),
+        0,
+        "the objects' storage went back to the library"
+    );
+    let found: Vec<(u32, f32, [f32; 4])> = objects
+        .iter()
+        .map(|o| {
+            let b = o.bbox;
+            (o.class_id, o.confidence, [b.left, b.top, b.width, b.height])
+        })
+        .collect();
+    // The rows the parser kept, scaled from the 64x64 network to the 128x128 frame.
+    assert_eq!(
+        found,
+        [
+            (0, 0.8, [24.0, 24.0, 16.0, 16.0]),
+            (1, 0.95, [88.0, 28.0, 16.0, 24.0])
+        ]
+    );
+}
+
+#[test]
+fn a_failing_parser_is_a_decode_error_and_its_objects_are_freed() {
+    let config = config(Some("NvDsInferParseFails"), Some(parser_library()), "");
+    let (mut engine, _) = Engine::load(config, BackendKind::Cpu, 1).unwrap();
+    let _parsing = PARSING.lock().unwrap_or_else(|p| p.into_inner());
+    let err = infer(&mut engine).unwrap_err().to_string();
+    assert_eq!(live_allocations(), 0, "freed on failure too");
+    assert!(
+        err.contains("NvDsInferParseFails of") && err.contains("returned false"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_functions_libraries_and_library_paths_are_config_errors() {
+    let err = Engine::load(
+        config(Some("NvDsInferParseYolo"), Some(parser_library()), ""),
+        BackendKind::Cpu,
+        1,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("has no function NvDsInferParseYolo"), "{err}");
+
+    let missing = Path::new("/nonexistent/libnvdsinfer_custom_impl_Yolo.so");
+    let err = Engine::load(
+        config(Some("NvDsInferParseYolo"), Some(missing), ""),
+        BackendKind::Cpu,
+        1,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains(
+            "custom-lib-path /nonexistent/libnvdsinfer_custom_impl_Yolo.so: cannot be loaded"
+        ),
+        "{err}"
+    );
+
+    let err = Engine::load(
+        config(Some("NvDsInferParseRows"), None, ""),
+        BackendKind::Cpu,
+        1,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("needs custom-lib-path"), "{err}");
+}
+
+#[test]
+fn an_explicit_built_in_parser_wins_with_a_warning() {
+    let config = config(
+        Some("NvDsInferParseRows"),
+        Some(parser_library()),
+        "parser=yolov5",
+    );
+    let (_, warnings) = Engine::load(config, BackendKind::Cpu, 1).unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("parser=yolov5") && w.contains("NvDsInferParseRows is not used")),
+        "{warnings:?}"
+    );
+}
