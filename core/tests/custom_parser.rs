@@ -116,7 +116,7 @@ fn live_allocations() -> i64 {
         let library = libloading::Library::new(parser_library()).unwrap();
         let count: libloading::Symbol<unsafe extern "C" fn() -> std::ffi::c_long> =
             library.get(b"rows_parser_live_allocations").unwrap();
-        count() as i64
+        i64::from(count())
     }
 }
 
