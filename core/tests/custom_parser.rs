@@ -109,14 +109,14 @@ fn config(function: Option<&str>, library: Option<&Path>, extra: &str) -> InferC
 }
 
 /// The parser library's live `operator new` allocations.
-fn live_allocations() -> i64 {
+fn live_allocations() -> std::ffi::c_long {
     // SAFETY: `long rows_parser_live_allocations()` of rows_parser.cpp; the library stays
     // loaded by the engines of this process.
     unsafe {
         let library = libloading::Library::new(parser_library()).unwrap();
         let count: libloading::Symbol<unsafe extern "C" fn() -> std::ffi::c_long> =
             library.get(b"rows_parser_live_allocations").unwrap();
-        i64::from(count())
+        count()
     }
 }
 
