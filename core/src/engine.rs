@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
 use crate::cluster::{cluster, filter_detections};
 use crate::config::{InferConfig, ModelColorFormat, NetworkType};
-use crate::decode::custom_lib::{CustomBboxParser, ParseParams};
+use crate::decode::custom_lib::{CustomBboxParser, CustomClassifierParser, ParseParams};
 use crate::decode::{self, DecodeContext, Decoded, Parser};
 use crate::model::{Labels, LabelsError};
 use crate::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
@@ -36,6 +36,12 @@ pub enum EngineError {
     GpuPreprocess(String),
     #[error("an inference target names frame {frame} of {frames} frames")]
     NoSuchFrame { frame: usize, frames: usize },
+}
+
+/// A parser of the config's custom-lib-path.
+enum CustomParser {
+    Bbox(CustomBboxParser),
+    Classifier(CustomClassifierParser),
 }
 
 /// One inference target: `region` of frame `frame` (an index into the caller's frames), a
@@ -118,8 +124,8 @@ pub struct Engine {
     plan: Arc<dyn Plan>,
     session: Box<dyn Session>,
     parser: Option<Parser>,
-    /// nvinfer's custom-lib-path + parse-bbox-func-name, used instead of `parser`.
-    custom_parser: Option<CustomBboxParser>,
+    /// nvinfer's custom-lib-path parser, used instead of `parser`.
+    custom_parser: Option<CustomParser>,
     labels: Option<Labels>,
     params: PreprocessParams,
     /// Batch slots of the model input (frames per call in primary mode, objects in secondary).
@@ -183,33 +189,43 @@ impl Engine {
             }
             None => Parser::default_for(config.network_type),
         };
-        // nvinfer's custom-lib-path + parse-bbox-func-name: the library's parser instead of a
-        // built-in one (an explicit `parser=` wins).
-        let custom_parser = match (&config.parse_bbox_func_name, &config.custom_lib_path) {
-            (Some(function), Some(library))
-                if config.parser.is_none() && config.network_type == NetworkType::Detector =>
-            {
-                Some(
-                    CustomBboxParser::load(library, function)
-                        .map_err(|e| config_error(e.to_string()))?,
-                )
-            }
-            (Some(function), None)
-                if config.parser.is_none() && config.network_type == NetworkType::Detector =>
-            {
-                return Err(config_error(format!(
-                    "parse-bbox-func-name={function} needs custom-lib-path, the library that \
-                     has it (or choose a built-in decoder with parser=)"
-                )))
-            }
-            (Some(function), _) if config.parser.is_some() => {
+        // nvinfer's custom-lib-path + parse-bbox-func-name (detectors) or
+        // parse-classifier-func-name (classifiers): the library's parser instead of a built-in
+        // one (an explicit `parser=` wins).
+        let custom_function = match config.network_type {
+            NetworkType::Detector => config
+                .parse_bbox_func_name
+                .as_deref()
+                .map(|f| ("parse-bbox-func-name", f)),
+            NetworkType::Classifier => config
+                .parse_classifier_func_name
+                .as_deref()
+                .map(|f| ("parse-classifier-func-name", f)),
+            _ => None,
+        };
+        let custom_parser = match (custom_function, &config.custom_lib_path) {
+            (Some((key, function)), _) if config.parser.is_some() => {
                 warnings.push(format!(
-                    "parser={} decodes the outputs; parse-bbox-func-name={function} is not used",
+                    "parser={} decodes the outputs; {key}={function} is not used",
                     parser.map(|p| p.to_string()).unwrap_or_default()
                 ));
                 None
             }
-            _ => None,
+            (Some((_, function)), Some(library)) => Some(
+                if config.network_type == NetworkType::Detector {
+                    CustomBboxParser::load(library, function).map(CustomParser::Bbox)
+                } else {
+                    CustomClassifierParser::load(library, function).map(CustomParser::Classifier)
+                }
+                .map_err(|e| config_error(e.to_string()))?,
+            ),
+            (Some((key, function)), None) => {
+                return Err(config_error(format!(
+                    "{key}={function} needs custom-lib-path, the library that has it (or \
+                     choose a built-in decoder with parser=)"
+                )))
+            }
+            (None, _) => None,
         };
         let parser = if custom_parser.is_some() {
             None
@@ -516,7 +532,18 @@ impl Engine {
             reason,
         };
         let decoded = match (&self.custom_parser, self.parser) {
-            (Some(custom), _) => {
+            (Some(CustomParser::Classifier(custom)), _) => {
+                let network = [
+                    self.params.network_width as u32,
+                    self.params.network_height as u32,
+                    self.params.channels() as u32,
+                ];
+                let (attributes, _description) = custom
+                    .parse(selected, batch_index, network, config.classifier_threshold)
+                    .map_err(|e| decode_error(e.to_string()))?;
+                Decoded::Attributes(attributes)
+            }
+            (Some(CustomParser::Bbox(custom)), _) => {
                 let thresholds = |pick: fn(&crate::config::ClassAttrs) -> f32| {
                     (0..num_classes as u32)
                         .map(|c| pick(config.class_attrs.get(c)))
@@ -587,8 +614,9 @@ impl Engine {
                 InferResult::Objects(objects)
             }
             Decoded::Attributes(mut attributes) => {
+                // A custom parser's own labels win, as in nvinfer; the label file fills in.
                 if let Some(labels) = &self.labels {
-                    for attribute in &mut attributes {
+                    for attribute in attributes.iter_mut().filter(|a| a.label.is_none()) {
                         attribute.label = labels
                             .classifier_label(attribute.attribute_index, attribute.class_id)
                             .map(str::to_string);

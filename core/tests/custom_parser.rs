@@ -242,3 +242,85 @@ fn an_explicit_built_in_parser_wins_with_a_warning() {
         "{warnings:?}"
     );
 }
+
+/// A 64x64 RGB classifier whose output `scores` [1, 3] is (0.1, 0.7, 0.2), whatever the image.
+fn scores_model() -> &'static Path {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let mut b = OnnxBuilder::default();
+        b.input("image", &[1, 3, 64, 64]);
+        let zero = b.init_f32("zero", &[1], vec![0.0]);
+        let scores = b.init_f32("scores_value", &[1, 3], vec![0.1, 0.7, 0.2]);
+        b.node(
+            "ReduceSum",
+            "sum",
+            &["image"],
+            &["total"],
+            vec![attr_int("keepdims", 0)],
+        );
+        b.node("Mul", "nothing", &["total", &zero], &["none"], vec![]);
+        b.node("Add", "scores", &[&scores, "none"], &["scores"], vec![]);
+        b.output("scores", &[1, 3]);
+        let path = dir().join("scores.onnx");
+        b.write("nvtl custom_parser test", &path).unwrap();
+        path
+    })
+}
+
+fn classifier(threshold: f32) -> Engine {
+    let labels = dir().join("labels.txt");
+    std::fs::write(&labels, "a;b;c\nx;y;z\n").unwrap();
+    let text = format!(
+        "[property]\nonnx-file={}\nnetwork-type=1\nlabelfile-path={}\n\
+         classifier-threshold={threshold}\ncustom-lib-path={}\n\
+         parse-classifier-func-name=NvDsInferClassifyScores\n",
+        scores_model().display(),
+        labels.display(),
+        parser_library().display()
+    );
+    static CONFIGS: AtomicUsize = AtomicUsize::new(0);
+    let path = dir().join(format!(
+        "classifier-{}.txt",
+        CONFIGS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).unwrap();
+    let config = InferConfig::from_file(&path).unwrap().config;
+    Engine::load(config, BackendKind::Cpu, 1).unwrap().0
+}
+
+#[test]
+fn the_library_s_classifier_parser_labels_what_the_label_file_does_not() {
+    let _parsing = PARSING.lock().unwrap_or_else(|p| p.into_inner());
+    let InferResult::Attributes(attributes) = infer(&mut classifier(0.5)).unwrap() else {
+        panic!("a classifier gives attributes")
+    };
+    let found: Vec<(u32, u32, f32, Option<&str>)> = attributes
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_index,
+                a.class_id,
+                a.probability,
+                a.label.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [(0, 1, 0.7, Some("class-1")), (1, 2, 1.0, Some("z"))],
+        "the parser's label, then the label file's"
+    );
+    assert_eq!(
+        live_allocations(),
+        0,
+        "the vector and the heap string were freed"
+    );
+
+    // Above the best score: the parser leaves attribute 0 out.
+    let InferResult::Attributes(attributes) = infer(&mut classifier(0.8)).unwrap() else {
+        panic!("a classifier gives attributes")
+    };
+    assert_eq!(attributes.len(), 1);
+    assert_eq!(attributes[0].label.as_deref(), Some("z"));
+    assert_eq!(live_allocations(), 0);
+}

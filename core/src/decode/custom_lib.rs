@@ -1,13 +1,17 @@
-//! nvinfer's custom bounding-box parsers: the config's `custom-lib-path` library and its
-//! `parse-bbox-func-name` function, `bool f(std::vector<NvDsInferLayerInfo> const &,
+//! nvinfer's custom output parsers in the config's `custom-lib-path` library, exported
+//! unmangled with the prototypes of `nvdsinfer_custom_impl.h` (DeepStream 5.0 and later):
+//! `parse-bbox-func-name`, `bool f(std::vector<NvDsInferLayerInfo> const &,
 //! NvDsInferNetworkInfo const &, NvDsInferParseDetectionParams const &,
-//! std::vector<NvDsInferObjectDetectionInfo> &)`, exported unmangled as
-//! `nvdsinfer_custom_impl.h` has it (DeepStream 5.0 and later).
+//! std::vector<NvDsInferObjectDetectionInfo> &)`, and `parse-classifier-func-name`,
+//! `bool f(std::vector<NvDsInferLayerInfo> const &, NvDsInferNetworkInfo const &, float,
+//! std::vector<NvDsInferAttribute> &, std::string &)`.
 //!
-//! The vectors cross as libstdc++ (the compiler of DeepStream and of its parsers) lays them out:
-//! three pointers, begin, end and end of storage. The inputs point into nvtl's own memory and
-//! are only read; the objects the parser appends live in storage it allocated with
-//! `operator new`, which is copied out and handed back to the library's `operator delete`.
+//! The vectors and the string cross as libstdc++ (the compiler of DeepStream and of its parsers,
+//! C++11 ABI) lays them out: a vector is three pointers (begin, end, end of storage), a string a
+//! pointer, a length and a 16-byte local buffer. The inputs point into nvtl's own memory and are
+//! only read; what the parser appends lives in storage from its `operator new`, which is copied
+//! out and handed back to the library's `operator delete`, and attribute labels (strdup'd, as
+//! the header asks) go back to `free`.
 
 use std::ffi::{c_char, c_uint, c_void, CString};
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::path::{Path, PathBuf};
 use libloading::Library;
 
 use crate::nvmm::dsmeta::{NvDsInferDims, NvDsInferLayerInfo, NvDsInferNetworkInfo};
-use crate::objects::{BBox, Detection};
+use crate::objects::{BBox, ClassifierAttribute, Detection};
 use crate::tensor::Tensor;
 
 /// `std::vector<T>` of libstdc++.
@@ -68,6 +72,35 @@ struct ObjectDetectionInfo {
     detection_confidence: f32,
 }
 
+/// `NvDsInferAttribute`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct Attribute {
+    attribute_index: c_uint,
+    attribute_value: c_uint,
+    attribute_confidence: f32,
+    attribute_label: *mut c_char,
+}
+
+/// `std::string` of libstdc++'s C++11 ABI: short strings live in `local`.
+#[repr(C)]
+struct CxxString {
+    ptr: *mut c_char,
+    len: usize,
+    local: [u8; 16],
+}
+
+type ParseClassifierFn = unsafe extern "C" fn(
+    *const CxxVector<NvDsInferLayerInfo>,
+    *const NvDsInferNetworkInfo,
+    f32,
+    *mut CxxVector<Attribute>,
+    *mut CxxString,
+) -> bool;
+
+/// `free(void *)`.
+type Free = unsafe extern "C" fn(*mut c_void);
+
 type ParseBboxFn = unsafe extern "C" fn(
     *const CxxVector<NvDsInferLayerInfo>,
     *const NvDsInferNetworkInfo,
@@ -82,7 +115,7 @@ type OperatorDelete = unsafe extern "C" fn(*mut c_void);
 pub enum CustomLibError {
     #[error("custom-lib-path {path}: cannot be loaded: {reason}")]
     Load { path: PathBuf, reason: String },
-    #[error("custom-lib-path {path} has no function {function} (parse-bbox-func-name): {reason}")]
+    #[error("custom-lib-path {path} has no function {function}: {reason}")]
     Symbol {
         path: PathBuf,
         function: String,
@@ -103,52 +136,118 @@ pub struct ParseParams {
     pub postcluster_thresholds: Vec<f32>,
 }
 
-/// A custom bounding-box parser, loaded.
-pub struct CustomBboxParser {
+/// A custom parser library, open, with the C++ runtime calls its output needs.
+struct CustomLib {
     path: PathBuf,
-    function: String,
-    parse: ParseBboxFn,
     operator_delete: OperatorDelete,
-    _library: Library,
+    free: Free,
+    library: Library,
 }
 
-impl std::fmt::Debug for CustomBboxParser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} in {}", self.function, self.path.display())
-    }
-}
-
-impl CustomBboxParser {
-    /// Opens `path` and finds `function` in it.
-    pub fn load(path: &Path, function: &str) -> Result<CustomBboxParser, CustomLibError> {
+impl CustomLib {
+    fn load(path: &Path) -> Result<CustomLib, CustomLibError> {
         // SAFETY: loading runs the library's initialisers, as nvinfer's dlopen does; a custom
         // parser library is code the config's author chose to run.
         let library = unsafe { Library::new(path) }.map_err(|e| CustomLibError::Load {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let symbol_error = |name: &str, e: libloading::Error| CustomLibError::Symbol {
+        let mut lib = CustomLib {
             path: path.to_path_buf(),
-            function: name.to_string(),
-            reason: e.to_string(),
+            operator_delete: noop,
+            free: noop,
+            library,
         };
-        // SAFETY: the types are the C ABI of the prototype above and of `operator delete(void*)`,
-        // which the library finds in its libstdc++ (searched through its dependencies).
-        let (parse, operator_delete) = unsafe {
-            let parse: ParseBboxFn = *library
-                .get(function.as_bytes())
-                .map_err(|e| symbol_error(function, e))?;
-            let operator_delete: OperatorDelete = *library
-                .get(b"_ZdlPv")
-                .map_err(|e| symbol_error("operator delete (_ZdlPv, libstdc++)", e))?;
-            (parse, operator_delete)
-        };
+        // SAFETY: `operator delete(void *)` and `free(void *)`, which the library finds in its
+        // libstdc++ and libc (searched through its dependencies).
+        unsafe {
+            lib.operator_delete = lib.function(b"_ZdlPv", "operator delete (_ZdlPv, libstdc++)")?;
+            lib.free = lib.function(b"free", "free (libc)")?;
+        }
+        Ok(lib)
+    }
+
+    /// # Safety
+    /// `T` must be the function's C type.
+    unsafe fn function<T: Copy>(&self, symbol: &[u8], name: &str) -> Result<T, CustomLibError> {
+        self.library
+            .get::<T>(symbol)
+            .map(|f| *f)
+            .map_err(|e| CustomLibError::Symbol {
+                path: self.path.clone(),
+                function: name.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn failed(&self, function: &str) -> CustomLibError {
+        CustomLibError::Failed {
+            path: self.path.clone(),
+            function: function.to_string(),
+        }
+    }
+}
+
+unsafe extern "C" fn noop(_: *mut c_void) {}
+
+/// The `NvDsInferLayerInfo` of batch item `batch_index` of each output, and the names they
+/// point to.
+fn layer_infos(outputs: &[Tensor], batch_index: usize) -> (Vec<CString>, Vec<NvDsInferLayerInfo>) {
+    let names: Vec<CString> = outputs
+        .iter()
+        .map(|t| CString::new(t.name.replace('\0', "")).unwrap_or_default())
+        .collect();
+    let layers = outputs
+        .iter()
+        .zip(&names)
+        .enumerate()
+        .map(|(index, (tensor, name))| {
+            let item = tensor.batch_item(batch_index);
+            let dims = tensor.item_shape();
+            let mut infer_dims = NvDsInferDims {
+                num_dims: dims.len().min(8) as c_uint,
+                num_elements: item.len() as c_uint,
+                ..Default::default()
+            };
+            for (d, &n) in infer_dims.d.iter_mut().zip(dims) {
+                *d = n as c_uint;
+            }
+            NvDsInferLayerInfo {
+                data_type: 0,
+                infer_dims,
+                binding_index: index as i32,
+                layer_name: name.as_ptr() as *const c_char,
+                buffer: item.as_ptr() as *mut c_void,
+                is_input: 0,
+            }
+        })
+        .collect();
+    (names, layers)
+}
+
+/// A custom bounding-box parser, loaded.
+pub struct CustomBboxParser {
+    lib: CustomLib,
+    function: String,
+    parse: ParseBboxFn,
+}
+
+impl std::fmt::Debug for CustomBboxParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in {}", self.function, self.lib.path.display())
+    }
+}
+
+impl CustomBboxParser {
+    /// Opens `path` and finds `function` in it.
+    pub fn load(path: &Path, function: &str) -> Result<CustomBboxParser, CustomLibError> {
+        let lib = CustomLib::load(path)?;
+        // SAFETY: the type is NvDsInferParseCustomFunc's C ABI.
+        let parse = unsafe { lib.function::<ParseBboxFn>(function.as_bytes(), function)? };
         Ok(CustomBboxParser {
-            path: path.to_path_buf(),
+            lib,
             function: function.to_string(),
             parse,
-            operator_delete,
-            _library: library,
         })
     }
 
@@ -160,35 +259,7 @@ impl CustomBboxParser {
         batch_index: usize,
         params: &ParseParams,
     ) -> Result<Vec<Detection>, CustomLibError> {
-        let names: Vec<CString> = outputs
-            .iter()
-            .map(|t| CString::new(t.name.replace('\0', "")).unwrap_or_default())
-            .collect();
-        let layers: Vec<NvDsInferLayerInfo> = outputs
-            .iter()
-            .zip(&names)
-            .enumerate()
-            .map(|(index, (tensor, name))| {
-                let item = tensor.batch_item(batch_index);
-                let dims = tensor.item_shape();
-                let mut infer_dims = NvDsInferDims {
-                    num_dims: dims.len().min(8) as c_uint,
-                    num_elements: item.len() as c_uint,
-                    ..Default::default()
-                };
-                for (d, &n) in infer_dims.d.iter_mut().zip(dims) {
-                    *d = n as c_uint;
-                }
-                NvDsInferLayerInfo {
-                    data_type: 0,
-                    infer_dims,
-                    binding_index: index as i32,
-                    layer_name: name.as_ptr() as *const c_char,
-                    buffer: item.as_ptr() as *mut c_void,
-                    is_input: 0,
-                }
-            })
-            .collect();
+        let (_names, layers) = layer_infos(outputs, batch_index);
         let layers_vector = CxxVector::borrowing(&layers);
         let network = NvDsInferNetworkInfo {
             width: params.network[0],
@@ -215,15 +286,12 @@ impl CustomBboxParser {
             unsafe {
                 let len = found.finish.offset_from(found.start).max(0) as usize;
                 let objects = std::slice::from_raw_parts(found.start, len).to_vec();
-                (self.operator_delete)(found.start as *mut c_void);
+                (self.lib.operator_delete)(found.start as *mut c_void);
                 objects
             }
         };
         if !ok {
-            return Err(CustomLibError::Failed {
-                path: self.path.clone(),
-                function: self.function.clone(),
-            });
+            return Err(self.lib.failed(&self.function));
         }
         Ok(objects
             .into_iter()
@@ -238,6 +306,110 @@ impl CustomBboxParser {
                 },
             })
             .collect())
+    }
+}
+
+/// A custom classifier parser, loaded.
+pub struct CustomClassifierParser {
+    lib: CustomLib,
+    function: String,
+    parse: ParseClassifierFn,
+}
+
+impl std::fmt::Debug for CustomClassifierParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in {}", self.function, self.lib.path.display())
+    }
+}
+
+impl CustomClassifierParser {
+    /// Opens `path` and finds `function` in it.
+    pub fn load(path: &Path, function: &str) -> Result<CustomClassifierParser, CustomLibError> {
+        let lib = CustomLib::load(path)?;
+        // SAFETY: the type is NvDsInferClassiferParseCustomFunc's C ABI.
+        let parse = unsafe { lib.function::<ParseClassifierFn>(function.as_bytes(), function)? };
+        Ok(CustomClassifierParser {
+            lib,
+            function: function.to_string(),
+            parse,
+        })
+    }
+
+    /// Runs the parser on batch item `batch_index` of `outputs`: the attributes (labels as the
+    /// parser gave them) and the description string.
+    pub fn parse(
+        &self,
+        outputs: &[Tensor],
+        batch_index: usize,
+        network: [u32; 3],
+        classifier_threshold: f32,
+    ) -> Result<(Vec<ClassifierAttribute>, String), CustomLibError> {
+        let (_names, layers) = layer_infos(outputs, batch_index);
+        let layers_vector = CxxVector::borrowing(&layers);
+        let network = NvDsInferNetworkInfo {
+            width: network[0],
+            height: network[1],
+            channels: network[2],
+        };
+        let mut found = CxxVector::<Attribute>::empty();
+        let mut description = Box::new(CxxString {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            local: [0; 16],
+        });
+        description.ptr = description.local.as_mut_ptr() as *mut c_char;
+        // SAFETY: as in CustomBboxParser::parse; `description` is an empty std::string whose
+        // buffer is its own, at a fixed address.
+        let ok = unsafe {
+            (self.parse)(
+                &layers_vector,
+                &network,
+                classifier_threshold,
+                &mut found,
+                &mut *description,
+            )
+        };
+        // SAFETY: [start, finish) holds the attributes the parser pushed, each label strdup'd
+        // or null; the vector's and the string's heap storage (if any) came from its operator
+        // new. Each is freed once.
+        let (attributes, description) = unsafe {
+            let attributes = if found.start.is_null() {
+                Vec::new()
+            } else {
+                let len = found.finish.offset_from(found.start).max(0) as usize;
+                let attributes: Vec<ClassifierAttribute> =
+                    std::slice::from_raw_parts(found.start, len)
+                        .iter()
+                        .map(|a| {
+                            let label = (!a.attribute_label.is_null()).then(|| {
+                                let text = std::ffi::CStr::from_ptr(a.attribute_label)
+                                    .to_string_lossy()
+                                    .into_owned();
+                                (self.lib.free)(a.attribute_label as *mut c_void);
+                                text
+                            });
+                            ClassifierAttribute {
+                                attribute_index: a.attribute_index,
+                                class_id: a.attribute_value,
+                                probability: a.attribute_confidence,
+                                label,
+                            }
+                        })
+                        .collect();
+                (self.lib.operator_delete)(found.start as *mut c_void);
+                attributes
+            };
+            let text = std::slice::from_raw_parts(description.ptr as *const u8, description.len);
+            let text = String::from_utf8_lossy(text).into_owned();
+            if description.ptr != description.local.as_mut_ptr() as *mut c_char {
+                (self.lib.operator_delete)(description.ptr as *mut c_void);
+            }
+            (attributes, text)
+        };
+        if !ok {
+            return Err(self.lib.failed(&self.function));
+        }
+        Ok((attributes, description))
     }
 }
 
@@ -259,6 +431,8 @@ mod tests {
         );
         assert_eq!(offset_of!(DetectionParams, per_class_threshold), 56);
         assert_eq!(size_of::<ObjectDetectionInfo>(), 24);
+        assert_eq!(offset_of!(Attribute, attribute_label), 16);
+        assert_eq!(size_of::<CxxString>(), 32);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 #include <vector>
 
 // The library's own operator new/delete (bound to it with -Bsymbolic), counting what is live, so
@@ -101,4 +102,35 @@ extern "C" bool NvDsInferParseFails(std::vector<NvDsInferLayerInfo> const &,
                                     std::vector<NvDsInferObjectDetectionInfo> &objectList) {
   objectList.push_back(NvDsInferObjectDetectionInfo{0, 1, 1, 1, 1, 1});
   return false;
+}
+
+struct NvDsInferAttribute {
+  unsigned int attributeIndex;
+  unsigned int attributeValue;
+  float attributeConfidence;
+  char *attributeLabel;
+};
+
+// A classifier parser: attribute 0 is the best of the one output's scores, labelled by the
+// parser (strdup, as the header asks) when it beats the threshold; attribute 1 is always class 2
+// with no label of its own (the label file names it). The description is long enough to live on
+// the heap.
+extern "C" bool NvDsInferClassifyScores(std::vector<NvDsInferLayerInfo> const &outputLayersInfo,
+                                        NvDsInferNetworkInfo const &networkInfo,
+                                        float classifierThreshold,
+                                        std::vector<NvDsInferAttribute> &attrList,
+                                        std::string &descString) {
+  if (outputLayersInfo.size() != 1 || networkInfo.width != 64) return false;
+  const NvDsInferLayerInfo &layer = outputLayersInfo[0];
+  const float *scores = static_cast<const float *>(layer.buffer);
+  unsigned int best = 0;
+  for (unsigned int i = 1; i < layer.inferDims.numElements; i++)
+    if (scores[i] > scores[best]) best = i;
+  if (scores[best] >= classifierThreshold) {
+    std::string label = "class-" + std::to_string(best);
+    attrList.push_back(NvDsInferAttribute{0, best, scores[best], strdup(label.c_str())});
+  }
+  attrList.push_back(NvDsInferAttribute{1, 2, 1.0f, nullptr});
+  descString = "a description longer than sixteen bytes";
+  return true;
 }
