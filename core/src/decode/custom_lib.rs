@@ -152,19 +152,25 @@ impl CustomLib {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let mut lib = CustomLib {
+        Ok(CustomLib {
             path: path.to_path_buf(),
             operator_delete: noop,
             free: noop,
             library,
-        };
-        // SAFETY: `operator delete(void *)` and `free(void *)`, which the library finds in its
+        })
+    }
+
+    /// Finds `function` (of C type `T`), then the C++ runtime calls its output needs.
+    ///
+    /// # Safety
+    /// `T` must be the function's C type.
+    unsafe fn parser<T: Copy>(&mut self, function: &str) -> Result<T, CustomLibError> {
+        let parse = self.function::<T>(function.as_bytes(), function)?;
+        // `operator delete(void *)` and `free(void *)`, which the library finds in its
         // libstdc++ and libc (searched through its dependencies).
-        unsafe {
-            lib.operator_delete = lib.function(b"_ZdlPv", "operator delete (_ZdlPv, libstdc++)")?;
-            lib.free = lib.function(b"free", "free (libc)")?;
-        }
-        Ok(lib)
+        self.operator_delete = self.function(b"_ZdlPv", "operator delete (_ZdlPv, libstdc++)")?;
+        self.free = self.function(b"free", "free (libc)")?;
+        Ok(parse)
     }
 
     /// # Safety
@@ -241,9 +247,9 @@ impl std::fmt::Debug for CustomBboxParser {
 impl CustomBboxParser {
     /// Opens `path` and finds `function` in it.
     pub fn load(path: &Path, function: &str) -> Result<CustomBboxParser, CustomLibError> {
-        let lib = CustomLib::load(path)?;
+        let mut lib = CustomLib::load(path)?;
         // SAFETY: the type is NvDsInferParseCustomFunc's C ABI.
-        let parse = unsafe { lib.function::<ParseBboxFn>(function.as_bytes(), function)? };
+        let parse = unsafe { lib.parser::<ParseBboxFn>(function)? };
         Ok(CustomBboxParser {
             lib,
             function: function.to_string(),
@@ -325,9 +331,9 @@ impl std::fmt::Debug for CustomClassifierParser {
 impl CustomClassifierParser {
     /// Opens `path` and finds `function` in it.
     pub fn load(path: &Path, function: &str) -> Result<CustomClassifierParser, CustomLibError> {
-        let lib = CustomLib::load(path)?;
+        let mut lib = CustomLib::load(path)?;
         // SAFETY: the type is NvDsInferClassiferParseCustomFunc's C ABI.
-        let parse = unsafe { lib.function::<ParseClassifierFn>(function.as_bytes(), function)? };
+        let parse = unsafe { lib.parser::<ParseClassifierFn>(function)? };
         Ok(CustomClassifierParser {
             lib,
             function: function.to_string(),
