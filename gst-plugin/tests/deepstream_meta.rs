@@ -903,3 +903,62 @@ fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
     );
     assert_eq!(batch.infer_done(0), 0, "bInferDone is a detector's");
 }
+
+#[test]
+fn after_a_tracker_moved_the_boxes_each_object_is_still_classified_once() {
+    let _serial = serial();
+    init();
+    let batch = Batch::new(1);
+    let frame = rgba_frame("dog.jpg");
+    let caps = nvmm_caps(&frame);
+    let (detected, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={} unique-id=1",
+            bundle(CENTERNET).config.display()
+        ),
+        HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame], false),
+    );
+    let detections = objects(&detected).len();
+    assert!(detections > 1, "dog.jpg has several objects");
+    // What nvtracker does between the stages: ids, and its own boxes in rect_params.
+    for (i, &obj) in batch.objects(0).iter().enumerate() {
+        unsafe {
+            (*obj).object_id = 100 + i as u64;
+            (*obj).rect_params.left += 4.0;
+            (*obj).rect_params.top += 3.0;
+        }
+    }
+
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
+         infer-on-gie-id=1",
+        bundle(MOBILENET).config.display()
+    ));
+    h.set_src_caps_str(&caps);
+    let out = h.push_and_pull(detected).unwrap();
+    assert_lock_released();
+    let inferences = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("last")
+        .unwrap()
+        .property::<gst::Structure>("stats")
+        .get::<u64>("inferences")
+        .unwrap();
+    assert_eq!(
+        inferences, detections as u64,
+        "each object once, not once per form"
+    );
+    let rois = objects(&out);
+    for (&obj, roi) in batch.objects(0).iter().zip(&rois) {
+        let label = roi
+            .classifications
+            .iter()
+            .find(|c| c.unique_id == 2)
+            .map(|c| c.label.clone())
+            .expect("the ROI is classified");
+        assert_eq!(classifier_results(obj), [(2, vec![label])], "and its twin");
+    }
+}

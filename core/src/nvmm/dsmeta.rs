@@ -595,8 +595,10 @@ pub struct DsUpstream {
     pub class_id: i32,
     /// The tracker's id, or [`UNTRACKED_OBJECT_ID`].
     pub object_id: u64,
-    /// `rect_params`: left, top, width, height in frame pixels.
+    /// `rect_params`: left, top, width, height in frame pixels (a tracker's box once one ran).
     pub rect: [f32; 4],
+    /// `detector_bbox_info`: the detector's own box, which trackers leave alone.
+    pub detector_rect: [f32; 4],
 }
 
 /// The DeepStream metadata libraries, opened at run time.
@@ -766,12 +768,14 @@ impl DsMeta {
                 if !meta.is_null() {
                     let head = &*(meta as *const NvDsObjectMetaHead);
                     let r = &head.rect_params;
+                    let d = &head.detector_bbox_info;
                     out.push(DsUpstream {
                         meta,
                         unique_component_id: head.unique_component_id,
                         class_id: head.class_id,
                         object_id: head.object_id,
                         rect: [r.left, r.top, r.width, r.height],
+                        detector_rect: [d.left, d.top, d.width, d.height],
                     });
                 }
                 node = (*node).next;

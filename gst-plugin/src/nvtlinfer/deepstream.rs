@@ -52,8 +52,9 @@ impl DsBatch {
 
     /// The DeepStream objects of frame `batch_id` as upstream objects for a secondary stage,
     /// remembered under ids of their own. An object that is the twin of one of `rois` (an
-    /// upstream nvtlinfer attaches both) is not returned: it is remembered under the ROI's id, so
-    /// it is inferred once and its results go to both.
+    /// upstream nvtlinfer attaches both; its detector box stays the ROI's even after nvtracker
+    /// moved `rect_params`) is not returned: it is remembered under the ROI's id, so it is
+    /// inferred once and its results go to both.
     pub(super) fn objects(
         &mut self,
         batch_id: u32,
@@ -80,7 +81,7 @@ impl DsBatch {
                 roi.batch_index == batch_index
                     && roi.unique_id.map(|u| u as i32) == Some(o.unique_component_id)
                     && roi.class_id.map(|c| c as i32) == Some(o.class_id)
-                    && same_box(roi.rect, o.rect)
+                    && (same_box(roi.rect, o.rect) || same_box(roi.rect, o.detector_rect))
                     && !self.objects.contains_key(&roi.id)
             });
             let id = match twin {
