@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use libloading::Library;
 
-use crate::nvmm::dsmeta::{NvDsInferDims, NvDsInferLayerInfo, NvDsInferNetworkInfo};
+use crate::nvmm::dsmeta::{layer_name, NvDsInferLayerInfo, NvDsInferNetworkInfo};
 use crate::objects::{BBox, ClassifierAttribute, Detection};
 use crate::tensor::Tensor;
 
@@ -199,62 +199,67 @@ unsafe extern "C" fn noop(_: *mut c_void) {}
 /// The `NvDsInferLayerInfo` of batch item `batch_index` of each output, and the names they
 /// point to.
 fn layer_infos(outputs: &[Tensor], batch_index: usize) -> (Vec<CString>, Vec<NvDsInferLayerInfo>) {
-    let names: Vec<CString> = outputs
-        .iter()
-        .map(|t| CString::new(t.name.replace('\0', "")).unwrap_or_default())
-        .collect();
+    let names: Vec<CString> = outputs.iter().map(|t| layer_name(&t.name)).collect();
     let layers = outputs
         .iter()
         .zip(&names)
         .enumerate()
         .map(|(index, (tensor, name))| {
             let item = tensor.batch_item(batch_index);
-            let dims = tensor.item_shape();
-            let mut infer_dims = NvDsInferDims {
-                num_dims: dims.len().min(8) as c_uint,
-                num_elements: item.len() as c_uint,
-                ..Default::default()
-            };
-            for (d, &n) in infer_dims.d.iter_mut().zip(dims) {
-                *d = n as c_uint;
-            }
-            NvDsInferLayerInfo {
-                data_type: 0,
-                infer_dims,
-                binding_index: index as i32,
-                layer_name: name.as_ptr() as *const c_char,
-                buffer: item.as_ptr() as *mut c_void,
-                is_input: 0,
-            }
+            NvDsInferLayerInfo::fp32_output(
+                index,
+                name,
+                tensor.item_shape(),
+                item.as_ptr(),
+                item.len(),
+            )
         })
         .collect();
     (names, layers)
 }
 
-/// A custom bounding-box parser, loaded.
-pub struct CustomBboxParser {
+/// A parser function of type `F` found in its library.
+struct Loaded<F> {
     lib: CustomLib,
     function: String,
-    parse: ParseBboxFn,
+    parse: F,
 }
 
-impl std::fmt::Debug for CustomBboxParser {
+impl<F: Copy> Loaded<F> {
+    /// Opens `path` and finds `function` in it.
+    ///
+    /// # Safety
+    /// `F` must be `function`'s C type.
+    unsafe fn load(path: &Path, function: &str) -> Result<Loaded<F>, CustomLibError> {
+        let mut lib = CustomLib::load(path)?;
+        let parse = lib.parser::<F>(function)?;
+        Ok(Loaded {
+            lib,
+            function: function.to_string(),
+            parse,
+        })
+    }
+
+    fn failed(&self) -> CustomLibError {
+        self.lib.failed(&self.function)
+    }
+}
+
+impl<F> std::fmt::Debug for Loaded<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} in {}", self.function, self.lib.path.display())
     }
 }
 
+/// A custom bounding-box parser, loaded.
+#[derive(Debug)]
+pub struct CustomBboxParser(Loaded<ParseBboxFn>);
+
 impl CustomBboxParser {
     /// Opens `path` and finds `function` in it.
     pub fn load(path: &Path, function: &str) -> Result<CustomBboxParser, CustomLibError> {
-        let mut lib = CustomLib::load(path)?;
         // SAFETY: the type is NvDsInferParseCustomFunc's C ABI.
-        let parse = unsafe { lib.parser::<ParseBboxFn>(function)? };
-        Ok(CustomBboxParser {
-            lib,
-            function: function.to_string(),
-            parse,
-        })
+        unsafe { Loaded::load(path, function) }.map(CustomBboxParser)
     }
 
     /// Runs the parser on batch item `batch_index` of `outputs` (in the config's output order);
@@ -283,7 +288,8 @@ impl CustomBboxParser {
         // SAFETY: every pointer handed over lives until the call returns, and the parser only
         // reads the inputs (they are `const &`); `found` starts empty and whatever the parser
         // stored in it is copied and freed below, once.
-        let ok = unsafe { (self.parse)(&layers_vector, &network, &*detection_params, &mut found) };
+        let ok =
+            unsafe { (self.0.parse)(&layers_vector, &network, &*detection_params, &mut found) };
         let objects = if found.start.is_null() {
             Vec::new()
         } else {
@@ -292,12 +298,12 @@ impl CustomBboxParser {
             unsafe {
                 let len = found.finish.offset_from(found.start).max(0) as usize;
                 let objects = std::slice::from_raw_parts(found.start, len).to_vec();
-                (self.lib.operator_delete)(found.start as *mut c_void);
+                (self.0.lib.operator_delete)(found.start as *mut c_void);
                 objects
             }
         };
         if !ok {
-            return Err(self.lib.failed(&self.function));
+            return Err(self.0.failed());
         }
         Ok(objects
             .into_iter()
@@ -316,29 +322,14 @@ impl CustomBboxParser {
 }
 
 /// A custom classifier parser, loaded.
-pub struct CustomClassifierParser {
-    lib: CustomLib,
-    function: String,
-    parse: ParseClassifierFn,
-}
-
-impl std::fmt::Debug for CustomClassifierParser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} in {}", self.function, self.lib.path.display())
-    }
-}
+#[derive(Debug)]
+pub struct CustomClassifierParser(Loaded<ParseClassifierFn>);
 
 impl CustomClassifierParser {
     /// Opens `path` and finds `function` in it.
     pub fn load(path: &Path, function: &str) -> Result<CustomClassifierParser, CustomLibError> {
-        let mut lib = CustomLib::load(path)?;
         // SAFETY: the type is NvDsInferClassiferParseCustomFunc's C ABI.
-        let parse = unsafe { lib.parser::<ParseClassifierFn>(function)? };
-        Ok(CustomClassifierParser {
-            lib,
-            function: function.to_string(),
-            parse,
-        })
+        unsafe { Loaded::load(path, function) }.map(CustomClassifierParser)
     }
 
     /// Runs the parser on batch item `batch_index` of `outputs`: the attributes (labels as the
@@ -367,7 +358,7 @@ impl CustomClassifierParser {
         // SAFETY: as in CustomBboxParser::parse; `description` is an empty std::string whose
         // buffer is its own, at a fixed address.
         let ok = unsafe {
-            (self.parse)(
+            (self.0.parse)(
                 &layers_vector,
                 &network,
                 classifier_threshold,
@@ -391,7 +382,7 @@ impl CustomClassifierParser {
                                 let text = std::ffi::CStr::from_ptr(a.attribute_label)
                                     .to_string_lossy()
                                     .into_owned();
-                                (self.lib.free)(a.attribute_label as *mut c_void);
+                                (self.0.lib.free)(a.attribute_label as *mut c_void);
                                 text
                             });
                             ClassifierAttribute {
@@ -402,18 +393,18 @@ impl CustomClassifierParser {
                             }
                         })
                         .collect();
-                (self.lib.operator_delete)(found.start as *mut c_void);
+                (self.0.lib.operator_delete)(found.start as *mut c_void);
                 attributes
             };
             let text = std::slice::from_raw_parts(description.ptr as *const u8, description.len);
             let text = String::from_utf8_lossy(text).into_owned();
             if description.ptr != description.local.as_mut_ptr() as *mut c_char {
-                (self.lib.operator_delete)(description.ptr as *mut c_void);
+                (self.0.lib.operator_delete)(description.ptr as *mut c_void);
             }
             (attributes, text)
         };
         if !ok {
-            return Err(self.lib.failed(&self.function));
+            return Err(self.0.failed());
         }
         Ok((attributes, description))
     }

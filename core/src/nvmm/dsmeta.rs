@@ -281,6 +281,23 @@ pub struct NvDsUserMeta {
     pub user_meta_data: *mut c_void,
 }
 
+impl NvDsUserMeta {
+    /// A user meta of `meta_type` holding `data`, in no list and with no copy or release
+    /// function.
+    pub fn detached(batch: *mut c_void, meta_type: c_int, data: *mut c_void) -> NvDsUserMeta {
+        NvDsUserMeta {
+            base_meta: NvDsBaseMeta {
+                batch_meta: batch,
+                meta_type,
+                u_context: std::ptr::null_mut(),
+                copy_func: std::ptr::null_mut(),
+                release_func: std::ptr::null_mut(),
+            },
+            user_meta_data: data,
+        }
+    }
+}
+
 /// `NVDSINFER_TENSOR_OUTPUT_META` (`NvDsMetaType`).
 pub const NVDSINFER_TENSOR_OUTPUT_META: c_int = 12;
 /// `NVDSINFER_SEGMENTATION_META`.
@@ -307,6 +324,40 @@ pub struct NvDsInferLayerInfo {
     pub layer_name: *const c_char,
     pub buffer: *mut c_void,
     pub is_input: c_int,
+}
+
+impl NvDsInferLayerInfo {
+    /// Output layer `index` named `name`: `len` FP32 values at `buffer`, `dims` without the
+    /// batch (at most [`NVDSINFER_MAX_DIMS`] kept).
+    pub fn fp32_output(
+        index: usize,
+        name: &std::ffi::CStr,
+        dims: &[usize],
+        buffer: *const f32,
+        len: usize,
+    ) -> NvDsInferLayerInfo {
+        let mut infer_dims = NvDsInferDims {
+            num_dims: dims.len().min(NVDSINFER_MAX_DIMS) as c_uint,
+            num_elements: len as c_uint,
+            ..Default::default()
+        };
+        for (d, &n) in infer_dims.d.iter_mut().zip(dims) {
+            *d = n as c_uint;
+        }
+        NvDsInferLayerInfo {
+            data_type: 0,
+            infer_dims,
+            binding_index: index as c_int,
+            layer_name: name.as_ptr(),
+            buffer: buffer as *mut c_void,
+            is_input: 0,
+        }
+    }
+}
+
+/// A layer name as C wants it (a NUL inside the name is dropped).
+pub fn layer_name(name: &str) -> std::ffi::CString {
+    std::ffi::CString::new(name.replace('\0', "")).unwrap_or_default()
 }
 
 /// `NvDsInferNetworkInfo`.
@@ -377,7 +428,7 @@ impl TensorMetaBlock {
         let names: Vec<std::ffi::CString> = outputs
             .layers
             .iter()
-            .map(|(name, _, _)| std::ffi::CString::new(name.replace('\0', "")).unwrap_or_default())
+            .map(|(name, _, _)| layer_name(name))
             .collect();
         let host: Vec<*mut c_void> = outputs
             .layers
@@ -388,25 +439,9 @@ impl TensorMetaBlock {
             .layers
             .iter()
             .zip(&names)
-            .zip(&host)
             .enumerate()
-            .map(|(index, (((_, dims, data), name), &buffer))| {
-                let mut infer_dims = NvDsInferDims {
-                    num_dims: dims.len().min(NVDSINFER_MAX_DIMS) as c_uint,
-                    num_elements: data.len() as c_uint,
-                    ..Default::default()
-                };
-                for (d, &n) in infer_dims.d.iter_mut().zip(dims) {
-                    *d = n as c_uint;
-                }
-                NvDsInferLayerInfo {
-                    data_type: 0,
-                    infer_dims,
-                    binding_index: index as c_int,
-                    layer_name: name.as_ptr(),
-                    buffer,
-                    is_input: 0,
-                }
+            .map(|(index, ((_, dims, data), name))| {
+                NvDsInferLayerInfo::fp32_output(index, name, dims, data.as_ptr(), data.len())
             })
             .collect::<Vec<_>>();
         let mut block = Box::new(TensorMetaBlock {
@@ -839,16 +874,7 @@ impl DsMeta {
                 (self.add_user_to_frame)(target, user_meta as *mut c_void);
             }
         } else {
-            let mut orphan = NvDsUserMeta {
-                base_meta: NvDsBaseMeta {
-                    batch_meta: batch,
-                    meta_type,
-                    u_context: std::ptr::null_mut(),
-                    copy_func: std::ptr::null_mut(),
-                    release_func: std::ptr::null_mut(),
-                },
-                user_meta_data: data,
-            };
+            let mut orphan = NvDsUserMeta::detached(batch, meta_type, data);
             release(
                 &mut orphan as *mut NvDsUserMeta as *mut c_void,
                 std::ptr::null_mut(),
@@ -1073,16 +1099,7 @@ mod tests {
         ];
         let (meta_type, data, copy, release) = DsUserMeta::Tensors(outputs).into_raw();
         assert_eq!(meta_type, NVDSINFER_TENSOR_OUTPUT_META);
-        let mut user_meta = NvDsUserMeta {
-            base_meta: NvDsBaseMeta {
-                batch_meta: std::ptr::null_mut(),
-                meta_type,
-                u_context: std::ptr::null_mut(),
-                copy_func: std::ptr::null_mut(),
-                release_func: std::ptr::null_mut(),
-            },
-            user_meta_data: data,
-        };
+        let mut user_meta = NvDsUserMeta::detached(std::ptr::null_mut(), meta_type, data);
         unsafe {
             let meta = &*(data as *const NvDsInferTensorMeta);
             assert_eq!(
@@ -1145,16 +1162,7 @@ mod tests {
         };
         let expected = ((2, 2, 1, 4), vec![1, -1], vec![0.1, 0.2, 0.9, 0.3]);
         assert_eq!(read(data), expected);
-        let mut user_meta = NvDsUserMeta {
-            base_meta: NvDsBaseMeta {
-                batch_meta: std::ptr::null_mut(),
-                meta_type,
-                u_context: std::ptr::null_mut(),
-                copy_func: std::ptr::null_mut(),
-                release_func: std::ptr::null_mut(),
-            },
-            user_meta_data: data,
-        };
+        let mut user_meta = NvDsUserMeta::detached(std::ptr::null_mut(), meta_type, data);
         unsafe {
             let copied = copy(
                 &mut user_meta as *mut NvDsUserMeta as *mut c_void,
