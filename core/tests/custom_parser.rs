@@ -60,14 +60,16 @@ const ROWS: [[f32; 6]; 4] = [
 /// once per test run.
 fn rows_model() -> &'static Path {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    MODEL.get_or_init(write_rows_model)
+    MODEL.get_or_init(|| constant_model("rows", &[1, 4, 6], ROWS.concat()))
 }
 
-fn write_rows_model() -> PathBuf {
+/// A 64x64 RGB model whose output `output` (of `dims`) is `values` whatever the image: the
+/// image's sum, times zero, is added to them.
+fn constant_model(output: &str, dims: &[i64], values: Vec<f32>) -> PathBuf {
     let mut b = OnnxBuilder::default();
     b.input("image", &[1, 3, 64, 64]);
     let zero = b.init_f32("zero", &[1], vec![0.0]);
-    let rows = b.init_f32("rows_value", &[1, 4, 6], ROWS.concat());
+    let constant = b.init_f32("constant", dims, values);
     b.node(
         "ReduceSum",
         "sum",
@@ -76,11 +78,22 @@ fn write_rows_model() -> PathBuf {
         vec![attr_int("keepdims", 0)],
     );
     b.node("Mul", "nothing", &["total", &zero], &["none"], vec![]);
-    b.node("Add", "rows", &[&rows, "none"], &["rows"], vec![]);
-    b.output("rows", &[1, 4, 6]);
-    let path = dir().join("rows.onnx");
+    b.node("Add", output, &[&constant, "none"], &[output], vec![]);
+    b.output(output, dims);
+    let path = dir().join(format!("{output}.onnx"));
     b.write("nvtl custom_parser test", &path).unwrap();
     path
+}
+
+/// `text` as a config file of its own (tests run in parallel), parsed.
+fn config_file(text: &str) -> InferConfig {
+    static CONFIGS: AtomicUsize = AtomicUsize::new(0);
+    let path = dir().join(format!(
+        "config-{}.txt",
+        CONFIGS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).unwrap();
+    InferConfig::from_file(&path).unwrap().config
 }
 
 fn config(function: Option<&str>, library: Option<&Path>, extra: &str) -> InferConfig {
@@ -98,14 +111,7 @@ fn config(function: Option<&str>, library: Option<&Path>, extra: &str) -> InferC
     text.push_str(
         "[class-attrs-all]\npre-cluster-threshold=0.5\n[class-attrs-1]\npre-cluster-threshold=0.9\n",
     );
-    // One file per call: tests run in parallel.
-    static CONFIGS: AtomicUsize = AtomicUsize::new(0);
-    let path = dir().join(format!(
-        "config-{}.txt",
-        CONFIGS.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, text).unwrap();
-    InferConfig::from_file(&path).unwrap().config
+    config_file(&text)
 }
 
 /// The parser library's live `operator new` allocations.
@@ -246,25 +252,7 @@ fn an_explicit_built_in_parser_wins_with_a_warning() {
 /// A 64x64 RGB classifier whose output `scores` [1, 3] is (0.1, 0.7, 0.2), whatever the image.
 fn scores_model() -> &'static Path {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let mut b = OnnxBuilder::default();
-        b.input("image", &[1, 3, 64, 64]);
-        let zero = b.init_f32("zero", &[1], vec![0.0]);
-        let scores = b.init_f32("scores_value", &[1, 3], vec![0.1, 0.7, 0.2]);
-        b.node(
-            "ReduceSum",
-            "sum",
-            &["image"],
-            &["total"],
-            vec![attr_int("keepdims", 0)],
-        );
-        b.node("Mul", "nothing", &["total", &zero], &["none"], vec![]);
-        b.node("Add", "scores", &[&scores, "none"], &["scores"], vec![]);
-        b.output("scores", &[1, 3]);
-        let path = dir().join("scores.onnx");
-        b.write("nvtl custom_parser test", &path).unwrap();
-        path
-    })
+    MODEL.get_or_init(|| constant_model("scores", &[1, 3], vec![0.1, 0.7, 0.2]))
 }
 
 fn classifier(threshold: f32) -> Engine {
@@ -278,14 +266,9 @@ fn classifier(threshold: f32) -> Engine {
         labels.display(),
         parser_library().display()
     );
-    static CONFIGS: AtomicUsize = AtomicUsize::new(0);
-    let path = dir().join(format!(
-        "classifier-{}.txt",
-        CONFIGS.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, text).unwrap();
-    let config = InferConfig::from_file(&path).unwrap().config;
-    Engine::load(config, BackendKind::Cpu, 1).unwrap().0
+    Engine::load(config_file(&text), BackendKind::Cpu, 1)
+        .unwrap()
+        .0
 }
 
 #[test]

@@ -410,12 +410,20 @@ fn run(pipeline: &str, surface: HostSurface) -> (gst::Buffer, u64) {
     let out = h
         .push_and_pull(gst::Buffer::from_mut_slice(surface))
         .unwrap();
-    let bin = h.element().unwrap().downcast::<gst::Bin>().unwrap();
-    let stats = bin
+    (out, inferences(&h))
+}
+
+/// The inference calls so far of the harness's element named `last`.
+fn inferences(h: &Harness) -> u64 {
+    h.element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
         .by_name("last")
         .unwrap()
-        .property::<gst::Structure>("stats");
-    (out, stats.get::<u64>("inferences").unwrap())
+        .property::<gst::Structure>("stats")
+        .get::<u64>("inferences")
+        .unwrap()
 }
 
 #[test]
@@ -806,17 +814,6 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
         config.display()
     ));
     h.set_src_caps_str(&nvmm_caps(&frame));
-    let inferences = |h: &Harness| {
-        h.element()
-            .unwrap()
-            .downcast::<gst::Bin>()
-            .unwrap()
-            .by_name("last")
-            .unwrap()
-            .property::<gst::Structure>("stats")
-            .get::<u64>("inferences")
-            .unwrap()
-    };
     let mut calls = Vec::new();
     let mut labels = Vec::new();
     for (frame_num, tracked_box) in [dog_box, dog_box, dog_box, dog_box, grown]
@@ -937,18 +934,9 @@ fn after_a_tracker_moved_the_boxes_each_object_is_still_classified_once() {
     h.set_src_caps_str(&caps);
     let out = h.push_and_pull(detected).unwrap();
     assert_lock_released();
-    let inferences = h
-        .element()
-        .unwrap()
-        .downcast::<gst::Bin>()
-        .unwrap()
-        .by_name("last")
-        .unwrap()
-        .property::<gst::Structure>("stats")
-        .get::<u64>("inferences")
-        .unwrap();
     assert_eq!(
-        inferences, detections as u64,
+        inferences(&h),
+        detections as u64,
         "each object once, not once per form"
     );
     let rois = objects(&out);
