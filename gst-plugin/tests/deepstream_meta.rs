@@ -413,6 +413,18 @@ fn run(pipeline: &str, surface: HostSurface) -> (gst::Buffer, u64) {
     (out, inferences(&h))
 }
 
+/// The dog CenterNet finds in `frame` (dog.jpg) in `pipeline`, run without DeepStream metadata.
+fn dog_in(pipeline: &str, frame: &HostFrame) -> Object {
+    let (out, _) = run(
+        pipeline,
+        HostSurface::new(Abi::Ds6, MemType::System, 1, vec![frame.clone()], false),
+    );
+    objects(&out)
+        .into_iter()
+        .find(|o| o.label.as_deref() == Some("dog"))
+        .expect("CenterNet finds the dog")
+}
+
 /// The inference calls so far of the harness's element named `last`.
 fn inferences(h: &Harness) -> u64 {
     h.element()
@@ -575,17 +587,13 @@ fn upstream_deepstream_objects_are_classified_in_place() {
          infer-on-gie-id=1",
         bundle(MOBILENET).config.display()
     );
-    let (reference, _) = run(
+    let dog = dog_in(
         &format!(
             "nvtlinfer config-file-path={} unique-id=1 ! {classifier}",
             bundle(CENTERNET).config.display()
         ),
-        HostSurface::new(Abi::Ds6, MemType::System, 1, vec![frame.clone()], false),
+        &frame,
     );
-    let dog = objects(&reference)
-        .into_iter()
-        .find(|o| o.label.as_deref() == Some("dog"))
-        .expect("CenterNet finds the dog");
     let breed = dog.classifications[0].label.clone();
 
     // The same dog found by a DeepStream primary stage: the buffer has no GStreamer ROI, only
@@ -787,17 +795,13 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
     init();
     // Where CenterNet finds the dog in dog.jpg.
     let frame = rgba_frame("dog.jpg");
-    let (reference, _) = run(
+    let dog = dog_in(
         &format!(
             "nvtlinfer name=last config-file-path={}",
             bundle(CENTERNET).config.display()
         ),
-        HostSurface::new(Abi::Ds6, MemType::System, 1, vec![frame.clone()], false),
+        &frame,
     );
-    let dog = objects(&reference)
-        .into_iter()
-        .find(|o| o.label.as_deref() == Some("dog"))
-        .expect("CenterNet finds the dog");
     let (x, y, w, h) = dog.rect;
     // Most of the dog's box, then all of it: an area grown by over a half.
     let dog_box = [x as f32, y as f32, w as f32 * 0.8, h as f32 * 0.8];
