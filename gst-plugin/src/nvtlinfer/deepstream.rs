@@ -133,7 +133,7 @@ impl DsBatch {
     pub(super) fn attach(
         &self,
         results: &[TargetResult],
-        raw_outputs: &[Vec<Tensor>],
+        raw_outputs: Vec<Vec<Tensor>>,
         unique_id: u32,
         engine: &Engine,
     ) -> usize {
@@ -163,8 +163,11 @@ impl DsBatch {
                 ],
                 maintain_aspect_ratio: params.maintain_aspect_ratio,
                 layers: tensors
-                    .iter()
-                    .map(|t| (t.name.clone(), t.item_shape().to_vec(), t.data.clone()))
+                    .into_iter()
+                    .map(|t| {
+                        let dims = t.item_shape().to_vec();
+                        (t.name, dims, t.data)
+                    })
                     .collect(),
             };
             // SAFETY: `batch` is this buffer's NvDsBatchMeta; `object` came from it in this call.

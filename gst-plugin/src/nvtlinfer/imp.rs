@@ -966,7 +966,7 @@ impl BaseTransformImpl for NvtlInfer {
             meta::attach_tensors(buffer, unique_id, *parent, *batch_index, tensors);
         }
         if let Some(ds_batch) = &ds_batch {
-            let added = ds_batch.attach(&results, &raw_outputs, unique_id, engine);
+            let added = ds_batch.attach(&results, raw_outputs, unique_id, engine);
             gst::log!(CAT, imp = self, "{added} NvDsObjectMeta added");
         }
         let metadata_time = attach_started.elapsed();
