@@ -124,8 +124,8 @@ pub struct Engine {
     plan: Arc<dyn Plan>,
     session: Box<dyn Session>,
     parser: Option<Parser>,
-    /// nvinfer's custom-lib-path parser, used instead of `parser`.
-    custom_parser: Option<CustomParser>,
+    /// nvinfer's custom-lib-path parser, used instead of `parser`, and what it is told.
+    custom_parser: Option<(CustomParser, ParseParams)>,
     labels: Option<Labels>,
     params: PreprocessParams,
     /// Batch slots of the model input (frames per call in primary mode, objects in secondary).
@@ -337,6 +337,21 @@ impl Engine {
         }
 
         let params = PreprocessParams::from_config(&config, width, height);
+        // What a custom parser is told besides the outputs, the same on every call.
+        let custom_parser = custom_parser.map(|custom| {
+            let thresholds = |pick: fn(&crate::config::ClassAttrs) -> f32| {
+                (0..num_classes as u32)
+                    .map(|c| pick(config.class_attrs.get(c)))
+                    .collect()
+            };
+            let parse_params = ParseParams {
+                network: params.network_info(),
+                num_classes: num_classes as u32,
+                precluster_thresholds: thresholds(|a| a.pre_cluster_threshold),
+                postcluster_thresholds: thresholds(|a| a.post_cluster_threshold),
+            };
+            (custom, parse_params)
+        });
         let session = plan.new_session()?;
         let input_tensor = Tensor::zeros(input.name.clone(), input.shape.clone());
         Ok((
@@ -532,35 +547,20 @@ impl Engine {
             reason,
         };
         let decoded = match (&self.custom_parser, self.parser) {
-            (Some(CustomParser::Classifier(custom)), _) => {
-                let network = [
-                    self.params.network_width as u32,
-                    self.params.network_height as u32,
-                    self.params.channels() as u32,
-                ];
+            (Some((CustomParser::Classifier(custom), parse_params)), _) => {
                 let (attributes, _description) = custom
-                    .parse(selected, batch_index, network, config.classifier_threshold)
+                    .parse(
+                        selected,
+                        batch_index,
+                        parse_params.network,
+                        config.classifier_threshold,
+                    )
                     .map_err(|e| decode_error(e.to_string()))?;
                 Decoded::Attributes(attributes)
             }
-            (Some(CustomParser::Bbox(custom)), _) => {
-                let thresholds = |pick: fn(&crate::config::ClassAttrs) -> f32| {
-                    (0..num_classes as u32)
-                        .map(|c| pick(config.class_attrs.get(c)))
-                        .collect()
-                };
-                let params = ParseParams {
-                    network: [
-                        self.params.network_width as u32,
-                        self.params.network_height as u32,
-                        self.params.channels() as u32,
-                    ],
-                    num_classes: num_classes as u32,
-                    precluster_thresholds: thresholds(|a| a.pre_cluster_threshold),
-                    postcluster_thresholds: thresholds(|a| a.post_cluster_threshold),
-                };
+            (Some((CustomParser::Bbox(custom), parse_params)), _) => {
                 let detections = custom
-                    .parse(selected, batch_index, &params)
+                    .parse(selected, batch_index, parse_params)
                     .map_err(|e| decode_error(e.to_string()))?;
                 Decoded::Detections(detections)
             }

@@ -256,6 +256,15 @@ impl PreprocessParams {
         (s, self.offsets.map(|o| -o * s))
     }
 
+    /// Width, height and channels of the network input, as nvinfer's `NvDsInferNetworkInfo`.
+    pub fn network_info(&self) -> [u32; 3] {
+        [
+            self.network_width as u32,
+            self.network_height as u32,
+            self.channels() as u32,
+        ]
+    }
+
     /// Channels of the network input: 1 for `model-color-format=2` (GRAY), else 3.
     pub fn channels(&self) -> usize {
         match self.color_format {

@@ -156,11 +156,7 @@ impl DsBatch {
             let outputs = TensorOutputs {
                 unique_id,
                 gpu_id: config.gpu_id as i32,
-                network: [
-                    params.network_width as u32,
-                    params.network_height as u32,
-                    params.channels() as u32,
-                ],
+                network: params.network_info(),
                 maintain_aspect_ratio: params.maintain_aspect_ratio,
                 layers: tensors
                     .into_iter()
