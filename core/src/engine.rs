@@ -118,6 +118,25 @@ pub struct StageTimes {
     pub postprocess: Duration,
 }
 
+impl StageTimes {
+    /// What was added to these totals since they were `earlier`.
+    pub fn since(&self, earlier: &StageTimes) -> StageTimes {
+        StageTimes {
+            inferences: self.inferences - earlier.inferences,
+            preprocess: self.preprocess - earlier.preprocess,
+            inference: self.inference - earlier.inference,
+            postprocess: self.postprocess - earlier.postprocess,
+        }
+    }
+
+    pub fn add(&mut self, more: &StageTimes) {
+        self.inferences += more.inferences;
+        self.preprocess += more.preprocess;
+        self.inference += more.inference;
+        self.postprocess += more.postprocess;
+    }
+}
+
 /// A loaded model with everything needed to run it as the config says.
 pub struct Engine {
     pub config: InferConfig,
@@ -125,7 +144,7 @@ pub struct Engine {
     session: Box<dyn Session>,
     parser: Option<Parser>,
     /// nvinfer's custom-lib-path parser, used instead of `parser`, and what it is told.
-    custom_parser: Option<(CustomParser, ParseParams)>,
+    custom_parser: Option<Arc<(CustomParser, ParseParams)>>,
     labels: Option<Labels>,
     params: PreprocessParams,
     /// Batch slots of the model input (frames per call in primary mode, objects in secondary).
@@ -350,7 +369,7 @@ impl Engine {
                 precluster_thresholds: thresholds(|a| a.pre_cluster_threshold),
                 postcluster_thresholds: thresholds(|a| a.post_cluster_threshold),
             };
-            (custom, parse_params)
+            Arc::new((custom, parse_params))
         });
         let session = plan.new_session()?;
         let input_tensor = Tensor::zeros(input.name.clone(), input.shape.clone());
@@ -374,6 +393,25 @@ impl Engine {
     }
 
     /// The pre-processing of every target: network size, colours, scaling.
+    /// A second engine on the same loaded model, with a session of its own, to run on another
+    /// thread beside this one: nothing is read, parsed or optimised again.
+    pub fn fork(&self) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            config: self.config.clone(),
+            plan: Arc::clone(&self.plan),
+            session: self.plan.new_session()?,
+            parser: self.parser,
+            custom_parser: self.custom_parser.clone(),
+            labels: self.labels.clone(),
+            params: self.params.clone(),
+            batch: self.batch,
+            input: self.input.clone(),
+            decoded_outputs: self.decoded_outputs.clone(),
+            times: StageTimes::default(),
+            target_outputs: Vec::new(),
+        })
+    }
+
     pub fn params(&self) -> &PreprocessParams {
         &self.params
     }
@@ -546,7 +584,7 @@ impl Engine {
             model: self.plan.spec().onnx_path.display().to_string(),
             reason,
         };
-        let decoded = match (&self.custom_parser, self.parser) {
+        let decoded = match (self.custom_parser.as_deref(), self.parser) {
             (Some((CustomParser::Classifier(custom), parse_params)), _) => {
                 let (attributes, _description) = custom
                     .parse(

@@ -182,6 +182,22 @@ fn the_library_s_parser_decodes_the_outputs() {
 }
 
 #[test]
+fn a_forked_engine_runs_on_another_thread_with_the_same_parser() {
+    let config = config(Some("NvDsInferParseRows"), Some(parser_library()), "");
+    let (mut engine, _) = Engine::load(config, BackendKind::Cpu, 1).unwrap();
+    let mut fork = engine.fork().unwrap();
+    let _parsing = PARSING.lock().unwrap_or_else(|p| p.into_inner());
+    let on_this_thread = infer(&mut engine).unwrap();
+    drop(engine);
+    let on_another = std::thread::spawn(move || (infer(&mut fork).unwrap(), fork.times))
+        .join()
+        .unwrap();
+    assert_eq!(on_another.0, on_this_thread);
+    assert_eq!(on_another.1.inferences, 1, "the fork counts its own calls");
+    assert_eq!(live_allocations(), 0);
+}
+
+#[test]
 fn a_failing_parser_is_a_decode_error_and_its_objects_are_freed() {
     let config = config(Some("NvDsInferParseFails"), Some(parser_library()), "");
     let (mut engine, _) = Engine::load(config, BackendKind::Cpu, 1).unwrap();

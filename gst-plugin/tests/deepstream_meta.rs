@@ -13,6 +13,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
@@ -152,11 +153,22 @@ impl Batch {
             (*head).num_frames_in_batch = frames;
             (*head).frame_meta_list = list;
         }
-        unsafe { (standins().set_batch_meta)(head as *mut c_void) };
-        Batch {
+        let batch = Batch {
             head,
             frames: metas,
-        }
+        };
+        batch.carry(true);
+        batch
+    }
+
+    /// Whether buffers carry this batch meta (the stand-in hands it out for every buffer).
+    fn carry(&self, carried: bool) {
+        let head = if carried {
+            self.head as *mut c_void
+        } else {
+            std::ptr::null_mut()
+        };
+        unsafe { (standins().set_batch_meta)(head) };
     }
 
     /// The object metas on frame `batch_id`, in list order.
@@ -859,6 +871,80 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
     assert!(labels[..4].iter().all(|l| *l == labels[0]), "{labels:?}");
 }
 
+/// Waits (a minute at most) until the harness's element named `last` has run `calls`
+/// inferences, some of them on a thread of its own.
+fn wait_for_inferences(h: &Harness, calls: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while inferences(h) < calls {
+        assert!(Instant::now() < deadline, "{calls} inferences within a minute");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(inferences(h), calls);
+}
+
+#[test]
+fn in_classifier_async_mode_buffers_go_on_and_results_come_with_later_frames() {
+    let _serial = serial();
+    init();
+    let frame = rgba_frame("dog.jpg");
+    let dog = dog_in(
+        &format!(
+            "nvtlinfer name=last config-file-path={}",
+            bundle(CENTERNET).config.display()
+        ),
+        &frame,
+    );
+    let (x, y, w, h) = dog.rect;
+    let dog_box = [x as f32, y as f32, w as f32, h as f32];
+    let secondary = |config: PathBuf| {
+        let mut h = Harness::new_parse(&format!(
+            "nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
+             infer-on-gie-id=1",
+            config.display()
+        ));
+        h.set_src_caps_str(&nvmm_caps(&frame));
+        h
+    };
+    let push = |h: &mut Harness, batch: &Batch| {
+        let surface =
+            HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame.clone()], false);
+        h.push_and_pull(gst::Buffer::from_mut_slice(surface))
+            .unwrap();
+        assert_lock_released();
+        let ds = batch.objects(0);
+        (classifier_results(ds[0]), classifier_results(ds[1]))
+    };
+    // The dog's label, classified synchronously.
+    let batch = Batch::new(1);
+    batch.add_upstream(0, 1, 16, dog_box);
+    batch.add_upstream(0, 1, 16, dog_box);
+    let (label, _) = push(&mut secondary(bundle(MOBILENET).config), &batch);
+    assert_eq!(label.len(), 1);
+
+    let mut h = secondary(config_for(
+        &bundle(MOBILENET),
+        "ds-async",
+        "classifier-async-mode=1\nsecondary-reinfer-interval=2",
+    ));
+    // Per frame: inferences so far, once the worker is done.
+    let calls = [1, 1, 1, 2, 2];
+    for (frame_num, calls) in calls.into_iter().enumerate() {
+        let batch = Batch::new(1);
+        batch.set_source(0, 3, frame_num as i32);
+        // The tracked dog (tracker id 42), and the same box untracked.
+        batch.add_tracked(0, 1, 16, dog_box, 42);
+        batch.add_upstream(0, 1, 16, dog_box);
+        let (tracked, untracked) = push(&mut h, &batch);
+        if frame_num == 0 {
+            assert!(tracked.is_empty(), "the first frame is not held for its result");
+        } else {
+            assert_eq!(tracked, label, "frame {frame_num}: the result of an earlier frame");
+        }
+        assert!(untracked.is_empty(), "frame {frame_num}: untracked objects are skipped");
+        wait_for_inferences(&h, calls);
+    }
+}
+
 #[test]
 fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
     let _serial = serial();
@@ -905,11 +991,10 @@ fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
     assert_eq!(batch.infer_done(0), 0, "bInferDone is a detector's");
 }
 
-#[test]
-fn after_a_tracker_moved_the_boxes_each_object_is_still_classified_once() {
-    let _serial = serial();
-    init();
-    let batch = Batch::new(1);
+/// dog.jpg through CenterNet (unique-id 1) on an NVMM buffer, with `batch`'s DeepStream
+/// metadata: the output buffer, which carries both forms of every detection, and its caps.
+fn detected_in_dog_jpg(batch: &Batch) -> (gst::Buffer, String) {
+    batch.carry(true);
     let frame = rgba_frame("dog.jpg");
     let caps = nvmm_caps(&frame);
     let (detected, _) = run(
@@ -919,8 +1004,46 @@ fn after_a_tracker_moved_the_boxes_each_object_is_still_classified_once() {
         ),
         HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame], false),
     );
+    assert!(objects(&detected).len() > 1, "dog.jpg has several objects");
+    assert_eq!(batch.objects(0).len(), objects(&detected).len());
+    (detected, caps)
+}
+
+/// MobileNetV2 as a secondary classifier (unique-id 2) of the detections of unique-id 1 in
+/// `detected`: the output buffer and the inference calls.
+fn classify_detections(detected: gst::Buffer, caps: &str) -> (gst::Buffer, u64) {
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
+         infer-on-gie-id=1",
+        bundle(MOBILENET).config.display()
+    ));
+    h.set_src_caps_str(caps);
+    let out = h.push_and_pull(detected).unwrap();
+    assert_lock_released();
+    (out, inferences(&h))
+}
+
+/// The label unique-id 2 gave each ROI of `buffer`.
+fn classifier_labels(buffer: &gst::BufferRef) -> Vec<String> {
+    objects(buffer)
+        .iter()
+        .map(|roi| {
+            roi.classifications
+                .iter()
+                .find(|c| c.unique_id == 2)
+                .map(|c| c.label.clone())
+                .expect("the ROI is classified")
+        })
+        .collect()
+}
+
+#[test]
+fn after_a_tracker_moved_the_boxes_each_object_is_still_classified_once() {
+    let _serial = serial();
+    init();
+    let batch = Batch::new(1);
+    let (detected, caps) = detected_in_dog_jpg(&batch);
     let detections = objects(&detected).len();
-    assert!(detections > 1, "dog.jpg has several objects");
     // What nvtracker does between the stages: ids, and its own boxes in rect_params.
     for (i, &obj) in batch.objects(0).iter().enumerate() {
         unsafe {
@@ -930,27 +1053,51 @@ fn after_a_tracker_moved_the_boxes_each_object_is_still_classified_once() {
         }
     }
 
-    let mut h = Harness::new_parse(&format!(
-        "nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
-         infer-on-gie-id=1",
-        bundle(MOBILENET).config.display()
-    ));
-    h.set_src_caps_str(&caps);
-    let out = h.push_and_pull(detected).unwrap();
-    assert_lock_released();
+    let (out, inferences) = classify_detections(detected, &caps);
     assert_eq!(
-        inferences(&h),
-        detections as u64,
+        inferences, detections as u64,
         "each object once, not once per form"
     );
-    let rois = objects(&out);
-    for (&obj, roi) in batch.objects(0).iter().zip(&rois) {
-        let label = roi
-            .classifications
-            .iter()
-            .find(|c| c.unique_id == 2)
-            .map(|c| c.label.clone())
-            .expect("the ROI is classified");
+    for (&obj, label) in batch.objects(0).iter().zip(classifier_labels(&out)) {
         assert_eq!(classifier_results(obj), [(2, vec![label])], "and its twin");
+    }
+}
+
+#[test]
+fn a_tracked_object_is_classified_in_the_tracker_s_box_as_nvinfer_does() {
+    let _serial = serial();
+    init();
+    let batch = Batch::new(1);
+    let (detected, caps) = detected_in_dog_jpg(&batch);
+    let rois = objects(&detected);
+    // Each object classified in its detector box: the buffer seen without its batch meta.
+    batch.carry(false);
+    let (out, _) = classify_detections(detected.copy(), &caps);
+    let in_own_box = classifier_labels(&out);
+    let dog = rois
+        .iter()
+        .position(|o| o.label.as_deref() == Some("dog"))
+        .expect("CenterNet finds the dog");
+    let moved = (0..rois.len())
+        .find(|&i| in_own_box[i] != in_own_box[dog])
+        .expect("an object that does not look like the dog");
+
+    // nvtracker moves that object's rect_params onto the dog.
+    batch.carry(true);
+    let ds_objects = batch.objects(0);
+    assert!(near(unsafe { &*ds_objects[moved] }, rois[moved].rect));
+    let dog_box = unsafe { (*ds_objects[dog]).rect_params };
+    unsafe { (*ds_objects[moved]).rect_params = dog_box };
+    let (out, inferences) = classify_detections(detected, &caps);
+    assert_eq!(inferences, rois.len() as u64);
+    let labels = classifier_labels(&out);
+    assert_eq!(
+        labels[moved], in_own_box[dog],
+        "cropped where the tracker put it, not where it was detected ({})",
+        in_own_box[moved]
+    );
+    assert_eq!(classifier_results(ds_objects[moved]), [(2, vec![labels[moved].clone()])]);
+    for i in (0..rois.len()).filter(|&i| i != moved) {
+        assert_eq!(labels[i], in_own_box[i], "object {i} did not move");
     }
 }

@@ -29,7 +29,27 @@ void operator delete(void *p) noexcept {
 
 void operator delete(void *p, std::size_t) noexcept { operator delete(p); }
 
+// Arrays (instance masks, which nvinfer frees with delete[]) are counted on their own too.
+static std::atomic<long> live_arrays{0};
+
+void *operator new[](std::size_t size) {
+  void *p = operator new(size);
+  live_arrays++;
+  return p;
+}
+
+void operator delete[](void *p) noexcept {
+  if (p) {
+    live_arrays--;
+    operator delete(p);
+  }
+}
+
+void operator delete[](void *p, std::size_t) noexcept { operator delete[](p); }
+
 extern "C" long rows_parser_live_allocations() { return live_allocations; }
+
+extern "C" long rows_parser_live_arrays() { return live_arrays; }
 
 struct NvDsInferDims {
   unsigned int numDims;
@@ -102,6 +122,47 @@ extern "C" bool NvDsInferParseFails(std::vector<NvDsInferLayerInfo> const &,
                                     std::vector<NvDsInferObjectDetectionInfo> &objectList) {
   objectList.push_back(NvDsInferObjectDetectionInfo{0, 1, 1, 1, 1, 1});
   return false;
+}
+
+struct NvDsInferInstanceMaskInfo {
+  unsigned int classId;
+  float left, top, width, height;
+  float detectionConfidence;
+  float *mask;
+  unsigned int mask_width, mask_height, mask_size;
+};
+
+// An instance-mask parser: every row as an object (nvinfer applies the thresholds itself for
+// these), with a 4x2 mask (new[], as nvinfer's delete[] expects) whose value i is
+// classId + i / 8; the third row's object comes without a mask.
+extern "C" bool NvDsInferParseRowMasks(std::vector<NvDsInferLayerInfo> const &outputLayersInfo,
+                                       NvDsInferNetworkInfo const &networkInfo,
+                                       NvDsInferParseDetectionParams const &,
+                                       std::vector<NvDsInferInstanceMaskInfo> &objectList) {
+  if (outputLayersInfo.size() != 1 || networkInfo.width != 64) return false;
+  const NvDsInferLayerInfo &layer = outputLayersInfo[0];
+  const float *rows = static_cast<const float *>(layer.buffer);
+  for (unsigned int i = 0; i < layer.inferDims.d[0]; i++) {
+    const float *r = rows + i * 6;
+    NvDsInferInstanceMaskInfo object;
+    object.classId = static_cast<unsigned int>(r[0]);
+    object.detectionConfidence = r[1];
+    object.left = r[2] - r[4] / 2;
+    object.top = r[3] - r[5] / 2;
+    object.width = r[4];
+    object.height = r[5];
+    object.mask = nullptr;
+    object.mask_width = object.mask_height = object.mask_size = 0;
+    if (i != 2) {
+      object.mask_width = 4;
+      object.mask_height = 2;
+      object.mask_size = 8 * sizeof(float);
+      object.mask = new float[8];
+      for (unsigned int v = 0; v < 8; v++) object.mask[v] = object.classId + v / 8.0f;
+    }
+    objectList.push_back(object);
+  }
+  return true;
 }
 
 struct NvDsInferAttribute {

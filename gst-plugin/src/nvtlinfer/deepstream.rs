@@ -50,21 +50,23 @@ impl DsBatch {
         }))
     }
 
-    /// The DeepStream objects of frame `batch_id` as upstream objects for a secondary stage,
-    /// remembered under ids of their own. An object that is the twin of one of `rois` (an
-    /// upstream nvtlinfer attaches both; its detector box stays the ROI's even after nvtracker
-    /// moved `rect_params`) is not returned: it is remembered under the ROI's id, so it is
-    /// inferred once and its results go to both.
-    pub(super) fn objects(
+    /// Adds the DeepStream objects of frame `batch_id` to `upstream` (the frame's upstream
+    /// objects for a secondary stage), remembered under ids of their own. An object that is the
+    /// twin of one of the ROIs in `upstream` (an upstream nvtlinfer attaches both; its detector
+    /// box stays the ROI's even after nvtracker moved `rect_params`) is not added: it is
+    /// remembered under the ROI's id, so it is inferred once and its results go to both, and
+    /// the ROI takes its `rect_params`, the box nvinfer would crop.
+    pub(super) fn add_objects(
         &mut self,
         batch_id: u32,
         batch_index: Option<u32>,
-        rois: &[meta::ObjectMeta],
-    ) -> Vec<meta::ObjectMeta> {
+        upstream: &mut Vec<meta::ObjectMeta>,
+    ) {
         // SAFETY: the batch meta belongs to the buffer being processed.
         let objects = unsafe { self.ds.objects(self.batch, batch_id) };
         let source = unsafe { self.ds.frame_source(self.batch, batch_id) };
-        let mut out = Vec::new();
+        let px = |v: f32| v.max(0.0).round() as u32;
+        let mut added = Vec::new();
         for (i, o) in objects.into_iter().enumerate() {
             let tracked = match source {
                 Some((source_id, frame_num)) if o.object_id != UNTRACKED_OBJECT_ID => {
@@ -77,30 +79,33 @@ impl DsBatch {
                 }
                 _ => None,
             };
-            let twin = rois.iter().find(|roi| {
+            let rect = (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3]));
+            let twin = upstream.iter_mut().find(|roi| {
                 roi.batch_index == batch_index
                     && roi.unique_id.map(|u| u as i32) == Some(o.unique_component_id)
                     && roi.class_id.map(|c| c as i32) == Some(o.class_id)
                     && (same_box(roi.rect, o.rect) || same_box(roi.rect, o.detector_rect))
                     && !self.objects.contains_key(&roi.id)
             });
-            let id = match twin {
-                Some(roi) => roi.id,
-                None => DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32,
+            let (id, is_twin) = match twin {
+                Some(roi) => {
+                    roi.rect = rect;
+                    (roi.id, true)
+                }
+                None => (DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32, false),
             };
             self.objects.insert(id, o.meta);
             if let Some(tracked) = tracked {
                 self.tracked.insert(id, tracked);
             }
-            if twin.is_some() {
+            if is_twin {
                 continue;
             }
-            let px = |v: f32| v.max(0.0).round() as u32;
-            out.push(meta::ObjectMeta {
+            added.push(meta::ObjectMeta {
                 id,
                 parent_id: -1,
                 roi_type: "deepstream".into(),
-                rect: (px(o.rect[0]), px(o.rect[1]), px(o.rect[2]), px(o.rect[3])),
+                rect,
                 class_id: u32::try_from(o.class_id).ok(),
                 label: None,
                 confidence: None,
@@ -110,7 +115,7 @@ impl DsBatch {
                 batch_index,
             });
         }
-        out
+        upstream.extend(added);
     }
 
     /// The tracked object behind target `id`, if a tracker follows it.

@@ -2,7 +2,9 @@
 //! object with a tracker id) is classified once, and again only when its box has grown by more
 //! than 20% in area since, or when more than `secondary-reinfer-interval` frames of its source
 //! have passed (nvinfer's default, `G_MAXINT`, means never). In between, the last result is
-//! attached again. Untracked objects are classified on every frame.
+//! attached again. Untracked objects are classified on every frame. With classifier-async-mode,
+//! an object stays under inference from the frame its crop is queued until the result comes
+//! back, and is not queued again meanwhile.
 
 use std::collections::HashMap;
 
@@ -37,6 +39,7 @@ struct Entry {
     inferred_area: f64,
     attributes: Vec<ClassifierAttribute>,
     seen_frame: i64,
+    under_inference: bool,
 }
 
 #[derive(Default)]
@@ -51,6 +54,9 @@ impl ObjectHistory {
             return Decision::Infer;
         };
         entry.seen_frame = object.frame_num;
+        if entry.under_inference {
+            return Decision::Reuse(entry.attributes.clone());
+        }
         let restarted = object.frame_num < entry.inferred_frame;
         let grown = object.area > (1.0 + REINFER_AREA_GROWTH) * entry.inferred_area;
         let due = object.frame_num - entry.inferred_frame > i64::from(reinfer_interval);
@@ -70,8 +76,42 @@ impl ObjectHistory {
                 inferred_area: object.area,
                 attributes: attributes.to_vec(),
                 seen_frame: object.frame_num,
+                under_inference: false,
             },
         );
+    }
+
+    /// Marks `object` as queued for classification on this frame (classifier-async-mode) and
+    /// returns its last result, to attach until the new one comes.
+    pub(super) fn begin(&mut self, object: &TrackedObject) -> Vec<ClassifierAttribute> {
+        let entry = self
+            .entries
+            .entry((object.source_id, object.object_id))
+            .or_insert_with(|| Entry {
+                inferred_frame: object.frame_num,
+                inferred_area: object.area,
+                attributes: Vec::new(),
+                seen_frame: object.frame_num,
+                under_inference: true,
+            });
+        entry.inferred_frame = object.frame_num;
+        entry.inferred_area = object.area;
+        entry.seen_frame = object.frame_num;
+        entry.under_inference = true;
+        entry.attributes.clone()
+    }
+
+    /// The result of a classification [`ObjectHistory::begin`] queued for `object` (as it was
+    /// then). Dropped when the object was forgotten meanwhile.
+    pub(super) fn finish(&mut self, object: &TrackedObject, attributes: Vec<ClassifierAttribute>) {
+        if let Some(entry) = self
+            .entries
+            .get_mut(&(object.source_id, object.object_id))
+            .filter(|entry| entry.under_inference && entry.inferred_frame == object.frame_num)
+        {
+            entry.attributes = attributes;
+            entry.under_inference = false;
+        }
     }
 
     /// Forgets the objects of `source_id` not seen for a while before `frame_num`, and those of
@@ -153,6 +193,33 @@ mod tests {
             Decision::Infer,
             "source restarted"
         );
+    }
+
+    #[test]
+    fn an_object_under_asynchronous_inference_is_not_queued_again() {
+        let mut history = ObjectHistory::default();
+        assert_eq!(history.decide(&car(0, 100.0), 1), Decision::Infer);
+        assert!(history.begin(&car(0, 100.0)).is_empty(), "nothing known yet");
+        for frame in 1..5 {
+            assert_eq!(
+                history.decide(&car(frame, 500.0), 1),
+                Decision::Reuse(Vec::new()),
+                "frame {frame}: due and grown, but still under inference"
+            );
+        }
+        history.finish(&car(0, 100.0), red());
+        assert_eq!(history.decide(&car(5, 100.0), 1000), Decision::Reuse(red()));
+        assert_eq!(history.decide(&car(5, 100.0), 1), Decision::Infer, "due");
+        assert_eq!(history.begin(&car(5, 100.0)), red(), "kept meanwhile");
+        history.finish(&car(0, 100.0), Vec::new());
+        assert_eq!(
+            history.decide(&car(6, 100.0), 1000),
+            Decision::Reuse(red()),
+            "a result for an older request does not end the newer one"
+        );
+        history.forget_stale(1, 6 + FORGET_AFTER_FRAMES);
+        history.finish(&car(5, 100.0), Vec::new());
+        assert_eq!(history.len(), 0, "a forgotten object's result is dropped");
     }
 
     #[test]

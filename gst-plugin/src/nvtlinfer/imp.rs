@@ -15,13 +15,14 @@ use nvtl_core::config::{ConfigError, InferConfig, NetworkType, ProcessMode};
 use nvtl_core::nvmm;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 
+use super::async_classifier::AsyncClassifier;
 use super::deepstream::DsBatch;
 use super::history::{Decision, ObjectHistory};
 use super::settings::{format_class_ids, parse_class_ids, Settings};
 use super::targets::inference_targets;
 use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
-use nvtl_core::engine::{Engine, EngineError, InferResult, StageTimes, Target};
+use nvtl_core::engine::{Engine, EngineError, FillInput, InferResult, StageTimes, Target};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -115,6 +116,10 @@ struct State {
     frames: u64,
     /// What secondary classifiers found on tracked DeepStream objects.
     history: ObjectHistory,
+    /// classifier-async-mode's worker, started on the first object it gets.
+    async_classifier: Option<AsyncClassifier>,
+    /// Whether the log already says what classifier-async-mode cannot do here.
+    async_warned: bool,
     /// GPU pre-processing of NVBUF_MEM_CUDA_DEVICE surfaces, made on the first such frame.
     #[cfg(feature = "cuda")]
     gpu: Option<nvtl_core::preprocess::cuda::GpuPreprocessor>,
@@ -139,7 +144,8 @@ pub struct NvtlInfer {
     pending: Arc<Mutex<Option<Engine>>>,
     /// Counts model swap requests so that an older, slower load never replaces a newer one.
     swap_generation: Arc<AtomicU64>,
-    stats: Mutex<Stats>,
+    /// Shared with classifier-async-mode's worker, which adds its inferences.
+    stats: Arc<Mutex<Stats>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,52 +178,16 @@ impl NvtlInfer {
         frames: &[nvmm::SurfaceFrame],
         targets: &[Target],
     ) -> Result<Vec<InferResult>, gst::FlowError> {
-        let host: Vec<FrameView> = frames
-            .iter()
-            .filter_map(|frame| match frame {
-                nvmm::SurfaceFrame::Host(view) => Some(view.clone()),
-                nvmm::SurfaceFrame::Device(_) => None,
-            })
-            .collect();
-        if host.len() == frames.len() {
-            return engine
-                .infer_frames(&host, targets)
-                .map_err(|err| self.inference_failed(err));
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let index = host.len().min(frames.len() - 1);
-            let err = nvmm::NvmmError::DeviceMemory {
-                index,
-                mem_type: surface.mem_type,
-            };
-            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
-            Err(gst::FlowError::Error)
-        }
         #[cfg(feature = "cuda")]
+        if frames
+            .iter()
+            .all(|frame| matches!(frame, nvmm::SurfaceFrame::Device(_)))
+            && engine.device_input_gpu() == Some(surface.gpu_id as usize)
         {
-            use nvtl_core::preprocess::cuda::{GpuPreprocessError, GpuPreprocessor};
-            let gpu_id = surface.gpu_id as usize;
-            if gpu_slot.as_ref().is_none_or(|g| g.gpu_id() != gpu_id) {
-                let made = GpuPreprocessor::new(gpu_id).map_err(|err| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Failed,
-                        (
-                            "{} frames need GPU pre-processing: {}",
-                            surface.mem_type,
-                            err
-                        )
-                    );
-                    gst::FlowError::Error
-                })?;
-                *gpu_slot = Some(made);
-            }
-            let gpu = gpu_slot.as_mut().ok_or(gst::FlowError::Error)?;
-            let gpu_error = |e: GpuPreprocessError| EngineError::GpuPreprocess(e.to_string());
-            if host.is_empty() && engine.device_input_gpu() == Some(gpu_id) {
-                // The network input is written into the cuda backend's own buffer.
-                engine.infer_on_device(targets, &mut |target, params, stream, out| {
+            let gpu = self.gpu_preprocessor(gpu_slot, surface)?;
+            // The network input is written into the cuda backend's own buffer.
+            return engine
+                .infer_on_device(targets, &mut |target, params, stream, out| {
                     let nvmm::SurfaceFrame::Device(device) = &frames[target.frame] else {
                         unreachable!("every frame is in device memory");
                     };
@@ -233,25 +203,107 @@ impl NvtlInfer {
                             params.tensor_len(),
                         )
                     }
-                    .map_err(gpu_error)
+                    .map_err(|e| EngineError::GpuPreprocess(e.to_string()))
                 })
-            } else {
-                engine.infer_prepared(targets, &mut |target, params, out| match &frames
-                    [target.frame]
-                {
-                    nvmm::SurfaceFrame::Host(view) => Ok(nvtl_core::preprocess::preprocess(
-                        view,
-                        target.region,
-                        params,
-                        out,
-                    )?),
-                    nvmm::SurfaceFrame::Device(device) => gpu
-                        .run_device_to_host(device, target.region, params, out)
-                        .map_err(gpu_error),
-                })
-            }
-            .map_err(|err| self.inference_failed(err))
+                .map_err(|err| self.inference_failed(err));
         }
+        self.with_host_fill(
+            #[cfg(feature = "cuda")]
+            gpu_slot,
+            surface,
+            frames,
+            |fill| engine.infer_prepared(targets, fill),
+        )
+    }
+
+    /// Runs `body` with a fill that writes a target's network input on the host: from
+    /// CPU-readable frames directly, from CUDA device frames through the GPU pre-processor.
+    fn with_host_fill<R>(
+        &self,
+        #[cfg(feature = "cuda")] gpu_slot: &mut Option<
+            nvtl_core::preprocess::cuda::GpuPreprocessor,
+        >,
+        surface: &nvmm::SurfaceInfo,
+        frames: &[nvmm::SurfaceFrame],
+        body: impl FnOnce(&mut FillInput<'_>) -> Result<R, EngineError>,
+    ) -> Result<R, gst::FlowError> {
+        let device_frame = frames
+            .iter()
+            .position(|frame| matches!(frame, nvmm::SurfaceFrame::Device(_)));
+        #[cfg(not(feature = "cuda"))]
+        if let Some(index) = device_frame {
+            let err = nvmm::NvmmError::DeviceMemory {
+                index,
+                mem_type: surface.mem_type,
+            };
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", err));
+            return Err(gst::FlowError::Error);
+        }
+        #[cfg(feature = "cuda")]
+        let mut gpu = match device_frame {
+            Some(_) => Some(self.gpu_preprocessor(gpu_slot, surface)?),
+            None => None,
+        };
+        body(&mut |target, params, out| match &frames[target.frame] {
+            nvmm::SurfaceFrame::Host(view) => Ok(nvtl_core::preprocess::preprocess(
+                view,
+                target.region,
+                params,
+                out,
+            )?),
+            #[cfg(feature = "cuda")]
+            nvmm::SurfaceFrame::Device(device) => gpu
+                .as_mut()
+                .ok_or_else(|| EngineError::GpuPreprocess("no GPU pre-processor".into()))?
+                .run_device_to_host(device, target.region, params, out)
+                .map_err(|e| EngineError::GpuPreprocess(e.to_string())),
+            #[cfg(not(feature = "cuda"))]
+            nvmm::SurfaceFrame::Device(_) => Err(EngineError::GpuPreprocess(
+                "CUDA device memory needs the cuda feature".into(),
+            )),
+        })
+        .map_err(|err| self.inference_failed(err))
+    }
+
+    /// The GPU pre-processor for the surface's GPU, made on first use.
+    #[cfg(feature = "cuda")]
+    fn gpu_preprocessor<'g>(
+        &self,
+        gpu_slot: &'g mut Option<nvtl_core::preprocess::cuda::GpuPreprocessor>,
+        surface: &nvmm::SurfaceInfo,
+    ) -> Result<&'g mut nvtl_core::preprocess::cuda::GpuPreprocessor, gst::FlowError> {
+        let gpu_id = surface.gpu_id as usize;
+        if gpu_slot.as_ref().is_none_or(|g| g.gpu_id() != gpu_id) {
+            let made =
+                nvtl_core::preprocess::cuda::GpuPreprocessor::new(gpu_id).map_err(|err| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        (
+                            "{} frames need GPU pre-processing: {}",
+                            surface.mem_type,
+                            err
+                        )
+                    );
+                    gst::FlowError::Error
+                })?;
+            *gpu_slot = Some(made);
+        }
+        gpu_slot.as_mut().ok_or(gst::FlowError::Error)
+    }
+
+    /// classifier-async-mode's worker, on a fork of `engine`.
+    fn start_async_classifier(&self, engine: &Engine) -> Result<AsyncClassifier, gst::FlowError> {
+        let fork = engine.fork().map_err(|err| self.inference_failed(err))?;
+        let stats = Arc::clone(&self.stats);
+        AsyncClassifier::start(fork, move |times| lock(&stats).times.add(&times)).map_err(|err| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Thread,
+                ("cannot start the classifier-async-mode thread: {}", err)
+            );
+            gst::FlowError::Error
+        })
     }
 
     fn post_progress(&self, kind: gst::ProgressType, text: &str) {
@@ -691,6 +743,8 @@ impl BaseTransformImpl for NvtlInfer {
                     nvmm: false,
                     frames: 0,
                     history: ObjectHistory::default(),
+                    async_classifier: None,
+                    async_warned: false,
                     #[cfg(feature = "cuda")]
                     gpu: None,
                 });
@@ -755,6 +809,7 @@ impl BaseTransformImpl for NvtlInfer {
             state.engine = engine;
             // Another model's results are not this one's.
             state.history = ObjectHistory::default();
+            state.async_classifier = None;
         }
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let frame_number = state.frames;
@@ -787,6 +842,20 @@ impl BaseTransformImpl for NvtlInfer {
         } else {
             None
         };
+        if engine.config.async_mode
+            && engine.config.process_mode == ProcessMode::Secondary
+            && engine.config.network_type == NetworkType::Classifier
+            && ds_batch.is_none()
+            && !state.async_warned
+        {
+            state.async_warned = true;
+            gst::warning!(
+                CAT,
+                imp = self,
+                "classifier-async-mode needs DeepStream objects a tracker follows; these buffers \
+                 carry no NvDsBatchMeta, so objects are classified synchronously"
+            );
+        }
         if state.nvmm {
             let map = buffer.map_readable().map_err(|_| {
                 gst::element_imp_error!(
@@ -821,6 +890,18 @@ impl BaseTransformImpl for NvtlInfer {
                 && engine.config.process_mode == ProcessMode::Secondary
                 && engine.config.network_type == NetworkType::Classifier;
             let reinfer_interval = engine.config.secondary_reinfer_interval;
+            // classifier-async-mode: tracked objects are classified on the worker (their results
+            // come with later frames), untracked ones not at all, as in nvinfer.
+            let asynchronous = history && engine.config.async_mode;
+            if let Some(classifier) = state.async_classifier.as_ref().filter(|_| asynchronous) {
+                for outcome in classifier.finished() {
+                    for (object, attributes) in outcome.map_err(|err| self.inference_failed(err))? {
+                        state.history.finish(&object, attributes);
+                    }
+                }
+            }
+            let mut deferred = Vec::new();
+            let mut untracked = 0;
             // The targets of every frame, inferred together: frames share batches, as in nvinfer.
             let mut targets = Vec::new();
             let mut owners = Vec::new();
@@ -832,7 +913,7 @@ impl BaseTransformImpl for NvtlInfer {
                 if let (Some(ds_batch), ProcessMode::Secondary) =
                     (ds_batch.as_mut(), engine.config.process_mode)
                 {
-                    frame_upstream.extend(ds_batch.objects(index as u32, batch_index, &upstream));
+                    ds_batch.add_objects(index as u32, batch_index, &mut frame_upstream);
                 }
                 for (parent, region) in
                     inference_targets(&engine.config, size, batch_index, &frame_upstream)
@@ -842,9 +923,23 @@ impl BaseTransformImpl for NvtlInfer {
                         .filter(|_| history)
                         .and_then(|ds| ds.tracked(parent));
                     if let Some(tracked) = tracked {
-                        if let Decision::Reuse(attributes) =
-                            state.history.decide(tracked, reinfer_interval)
+                        let attach_meanwhile = match state.history.decide(tracked, reinfer_interval)
                         {
+                            Decision::Reuse(attributes) => Some(attributes),
+                            Decision::Infer if asynchronous => {
+                                deferred.push((
+                                    *tracked,
+                                    Target {
+                                        frame: index,
+                                        region,
+                                        size: (width, height),
+                                    },
+                                ));
+                                Some(state.history.begin(tracked))
+                            }
+                            Decision::Infer => None,
+                        };
+                        if let Some(attributes) = attach_meanwhile {
                             reused.push((
                                 batch_index,
                                 parent,
@@ -853,6 +948,9 @@ impl BaseTransformImpl for NvtlInfer {
                             ));
                             continue;
                         }
+                    } else if asynchronous {
+                        untracked += 1;
+                        continue;
                     }
                     targets.push(Target {
                         frame: index,
@@ -860,6 +958,30 @@ impl BaseTransformImpl for NvtlInfer {
                         size: (width, height),
                     });
                     owners.push((batch_index, parent, size));
+                }
+            }
+            if untracked > 0 && !state.async_warned {
+                state.async_warned = true;
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "classifier-async-mode classifies only objects a tracker follows \
+                     (NvDsObjectMeta.object_id set, as nvtracker does): {untracked} untracked \
+                     objects on this buffer, and any later ones, are not classified"
+                );
+            }
+            if !deferred.is_empty() {
+                if state.async_classifier.is_none() {
+                    state.async_classifier = Some(self.start_async_classifier(engine)?);
+                }
+                if let Some(classifier) = &state.async_classifier {
+                    self.with_host_fill(
+                        #[cfg(feature = "cuda")]
+                        &mut state.gpu,
+                        &surface,
+                        &frames,
+                        |fill| classifier.submit(deferred, engine.params(), fill),
+                    )?;
                 }
             }
             if !targets.is_empty() {
@@ -974,10 +1096,7 @@ impl BaseTransformImpl for NvtlInfer {
         let mut stats = lock(&self.stats);
         stats.frames += 1;
         stats.metadata += metadata_time;
-        stats.times.inferences += engine.times.inferences - times_before.inferences;
-        stats.times.preprocess += engine.times.preprocess - times_before.preprocess;
-        stats.times.inference += engine.times.inference - times_before.inference;
-        stats.times.postprocess += engine.times.postprocess - times_before.postprocess;
+        stats.times.add(&engine.times.since(&times_before));
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -4,6 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod async_classifier;
 mod deepstream;
 mod history;
 mod imp;
