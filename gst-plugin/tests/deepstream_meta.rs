@@ -876,7 +876,10 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
 fn wait_for_inferences(h: &Harness, calls: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while inferences(h) < calls {
-        assert!(Instant::now() < deadline, "{calls} inferences within a minute");
+        assert!(
+            Instant::now() < deadline,
+            "{calls} inferences within a minute"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(inferences(h), calls);
@@ -936,11 +939,20 @@ fn in_classifier_async_mode_buffers_go_on_and_results_come_with_later_frames() {
         batch.add_upstream(0, 1, 16, dog_box);
         let (tracked, untracked) = push(&mut h, &batch);
         if frame_num == 0 {
-            assert!(tracked.is_empty(), "the first frame is not held for its result");
+            assert!(
+                tracked.is_empty(),
+                "the first frame is not held for its result"
+            );
         } else {
-            assert_eq!(tracked, label, "frame {frame_num}: the result of an earlier frame");
+            assert_eq!(
+                tracked, label,
+                "frame {frame_num}: the result of an earlier frame"
+            );
         }
-        assert!(untracked.is_empty(), "frame {frame_num}: untracked objects are skipped");
+        assert!(
+            untracked.is_empty(),
+            "frame {frame_num}: untracked objects are skipped"
+        );
         wait_for_inferences(&h, calls);
     }
 }
@@ -1086,8 +1098,8 @@ fn a_tracked_object_is_classified_in_the_tracker_s_box_as_nvinfer_does() {
     batch.carry(true);
     let ds_objects = batch.objects(0);
     assert!(near(unsafe { &*ds_objects[moved] }, rois[moved].rect));
-    let dog_box = unsafe { (*ds_objects[dog]).rect_params };
-    unsafe { (*ds_objects[moved]).rect_params = dog_box };
+    let (dog_object, moved_object) = (ds_objects[dog], ds_objects[moved]);
+    unsafe { (*moved_object).rect_params = (*dog_object).rect_params };
     let (out, inferences) = classify_detections(detected, &caps);
     assert_eq!(inferences, rois.len() as u64);
     let labels = classifier_labels(&out);
@@ -1096,7 +1108,10 @@ fn a_tracked_object_is_classified_in_the_tracker_s_box_as_nvinfer_does() {
         "cropped where the tracker put it, not where it was detected ({})",
         in_own_box[moved]
     );
-    assert_eq!(classifier_results(ds_objects[moved]), [(2, vec![labels[moved].clone()])]);
+    assert_eq!(
+        classifier_results(ds_objects[moved]),
+        [(2, vec![labels[moved].clone()])]
+    );
     for i in (0..rois.len()).filter(|&i| i != moved) {
         assert_eq!(labels[i], in_own_box[i], "object {i} did not move");
     }

@@ -92,7 +92,10 @@ impl DsBatch {
                     roi.rect = rect;
                     (roi.id, true)
                 }
-                None => (DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32, false),
+                None => (
+                    DS_OBJECT_ID_BASE + (batch_id as i32) * 65_536 + i as i32,
+                    false,
+                ),
             };
             self.objects.insert(id, o.meta);
             if let Some(tracked) = tracked {

@@ -199,7 +199,10 @@ mod tests {
     fn an_object_under_asynchronous_inference_is_not_queued_again() {
         let mut history = ObjectHistory::default();
         assert_eq!(history.decide(&car(0, 100.0), 1), Decision::Infer);
-        assert!(history.begin(&car(0, 100.0)).is_empty(), "nothing known yet");
+        assert!(
+            history.begin(&car(0, 100.0)).is_empty(),
+            "nothing known yet"
+        );
         for frame in 1..5 {
             assert_eq!(
                 history.decide(&car(frame, 500.0), 1),
