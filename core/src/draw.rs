@@ -1,5 +1,5 @@
 //! Drawing on packed RGB-family frames in system memory: rectangles (outlined or filled),
-//! anti-aliased lines, text in the built-in bitmap font (horizontal or rotated to read bottom to
+//! instance masks, anti-aliased lines, text in the built-in bitmap font (horizontal or rotated to read bottom to
 //! top), and a per-class colour palette. nvtlosd draws its overlays with it, the trainer its
 //! plots.
 //!
@@ -8,6 +8,8 @@
 //! clipped, nothing panics, whatever the inputs.
 
 pub mod font;
+
+use crate::InstanceMask;
 
 /// Byte order of a packed 8-bit RGB-family pixel (GStreamer's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +120,48 @@ impl Canvas<'_> {
                 }
                 if let Some(a) = alpha_at {
                     px[a] = (alpha + mul255(px[a] as u32, inv)).min(255) as u8;
+                }
+            }
+        }
+    }
+
+    /// Blends `color` over the pixels of the box `x, y, w, h` where `mask`, stretched over the
+    /// box (nearest value), is above its threshold: an `NvOSD_MaskParams` as nvdsosd draws it.
+    /// A mask with fewer values than its size says draws nothing.
+    pub fn fill_mask(
+        &mut self,
+        x: i32,
+        y: i32,
+        w: i32,
+        h: i32,
+        mask: &InstanceMask,
+        color: [u8; 4],
+    ) {
+        let (mask_width, mask_height) = (mask.width as usize, mask.height as usize);
+        if w <= 0 || h <= 0 || mask_width == 0 || mask.data.len() < mask_width * mask_height {
+            return;
+        }
+        for row in 0..h {
+            let mask_row = row as usize * mask_height / h as usize;
+            let values = &mask.data[mask_row * mask_width..(mask_row + 1) * mask_width];
+            let covered =
+                |col: i32| values[col as usize * mask_width / w as usize] > mask.threshold;
+            let mut col = 0;
+            while col < w {
+                let start = col;
+                while col < w && covered(col) {
+                    col += 1;
+                }
+                if col > start {
+                    self.fill_rect(
+                        x.saturating_add(start),
+                        y.saturating_add(row),
+                        col - start,
+                        1,
+                        color,
+                    );
+                } else {
+                    col += 1;
                 }
             }
         }
@@ -460,6 +504,39 @@ mod tests {
         let mut img = Img::new(6, 6, 0, PackedRgbFormat::Rgb);
         img.canvas().draw_rect(1, 1, 4, 4, 2, [0, 255, 0, 255]);
         assert_eq!(img.painted().len(), 16);
+    }
+
+    #[test]
+    fn masks_cover_the_box_where_above_their_threshold() {
+        let mask = InstanceMask {
+            width: 4,
+            height: 2,
+            threshold: 0.5,
+            data: vec![0.0, 0.9, 0.2, 1.0, 0.6, 0.6, 0.5, 0.0],
+        };
+        let mut img = Img::new(12, 8, 2, PackedRgbFormat::Bgrx);
+        // Each mask value covers 2x2 pixels of the 8x4 box at (1, 2).
+        img.canvas()
+            .fill_mask(1, 2, 8, 4, &mask, [200, 100, 50, 255]);
+        let want: Vec<(usize, usize)> = (2..6)
+            .flat_map(|y| (1..9).map(move |x| (x, y)))
+            .filter(|&(x, y)| mask.data[(y - 2) / 2 * 4 + (x - 1) / 2] > 0.5)
+            .collect();
+        assert_eq!(img.painted(), want);
+        assert_eq!(img.rgb(3, 2), [200, 100, 50]);
+        // Stretched over a box partly outside the frame; a short mask draws nothing.
+        let mut img = Img::new(6, 6, 0, PackedRgbFormat::Rgb);
+        img.canvas()
+            .fill_mask(-3, 4, 12, 40, &mask, [255, 0, 0, 255]);
+        let painted = img.painted();
+        assert!(!painted.is_empty() && painted.iter().all(|&(_, y)| y >= 4));
+        let short = InstanceMask {
+            data: vec![1.0; 7],
+            ..mask
+        };
+        let mut img = Img::new(6, 6, 0, PackedRgbFormat::Rgb);
+        img.canvas().fill_mask(0, 0, 6, 6, &short, [255, 0, 0, 255]);
+        assert!(img.painted().is_empty());
     }
 
     #[test]

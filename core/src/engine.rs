@@ -2,17 +2,20 @@
 //! a loaded model turn frames (or objects inside frames) into detections, classifier
 //! attributes or segmentation maps in frame pixels.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
-use crate::cluster::{cluster, filter_detections};
-use crate::config::{InferConfig, ModelColorFormat, NetworkType};
-use crate::decode::custom_lib::{CustomBboxParser, CustomClassifierParser, ParseParams};
+use crate::cluster::{cluster, detection_kept, filter_detections, top_k_by};
+use crate::config::{ClusterMode, InferConfig, ModelColorFormat, NetworkType};
+use crate::decode::custom_lib::{
+    CustomBboxParser, CustomClassifierParser, CustomInstanceMaskParser, ParseParams,
+};
 use crate::decode::{self, DecodeContext, Decoded, Parser};
 use crate::model::{Labels, LabelsError};
 use crate::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
-use crate::{BBox, ClassifierAttribute, Detection, SegmentationMap, Tensor};
+use crate::{BBox, ClassifierAttribute, Detection, InstanceMask, SegmentationMap, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -41,6 +44,7 @@ pub enum EngineError {
 /// A parser of the config's custom-lib-path.
 enum CustomParser {
     Bbox(CustomBboxParser),
+    InstanceMask(CustomInstanceMaskParser),
     Classifier(CustomClassifierParser),
 }
 
@@ -97,6 +101,8 @@ pub struct FrameObject {
     pub confidence: f32,
     pub bbox: BBox,
     pub label: Option<String>,
+    /// The instance mask (network-type=3 with output-instance-mask).
+    pub mask: Option<InstanceMask>,
 }
 
 /// What one inference produced for one frame or one object.
@@ -201,14 +207,19 @@ impl Engine {
 
         let parser = match config.parser {
             Some(parser) => Some(parser),
-            None if config.network_type == NetworkType::InstanceSegmentation => {
+            None if config.network_type == NetworkType::InstanceSegmentation
+                && config.parse_bbox_instance_mask_func_name.is_none() =>
+            {
                 return Err(config_error(
-                    "network-type=3 (instance segmentation) needs a custom parser, which nvtl does not have".into(),
+                    "network-type=3 (instance segmentation) needs parse-bbox-instance-mask-func-name \
+                     and custom-lib-path: nvinfer has no built-in instance-mask parser either"
+                        .into(),
                 ))
             }
             None => Parser::default_for(config.network_type),
         };
-        // nvinfer's custom-lib-path + parse-bbox-func-name (detectors) or
+        // nvinfer's custom-lib-path + parse-bbox-func-name (detectors),
+        // parse-bbox-instance-mask-func-name (instance segmentation) or
         // parse-classifier-func-name (classifiers): the library's parser instead of a built-in
         // one (an explicit `parser=` wins).
         let custom_function = match config.network_type {
@@ -216,6 +227,10 @@ impl Engine {
                 .parse_bbox_func_name
                 .as_deref()
                 .map(|f| ("parse-bbox-func-name", f)),
+            NetworkType::InstanceSegmentation => config
+                .parse_bbox_instance_mask_func_name
+                .as_deref()
+                .map(|f| ("parse-bbox-instance-mask-func-name", f)),
             NetworkType::Classifier => config
                 .parse_classifier_func_name
                 .as_deref()
@@ -231,10 +246,16 @@ impl Engine {
                 None
             }
             (Some((_, function)), Some(library)) => Some(
-                if config.network_type == NetworkType::Detector {
-                    CustomBboxParser::load(library, function).map(CustomParser::Bbox)
-                } else {
-                    CustomClassifierParser::load(library, function).map(CustomParser::Classifier)
+                match config.network_type {
+                    NetworkType::Detector => {
+                        CustomBboxParser::load(library, function).map(CustomParser::Bbox)
+                    }
+                    NetworkType::InstanceSegmentation => {
+                        CustomInstanceMaskParser::load(library, function)
+                            .map(CustomParser::InstanceMask)
+                    }
+                    _ => CustomClassifierParser::load(library, function)
+                        .map(CustomParser::Classifier),
                 }
                 .map_err(|e| config_error(e.to_string()))?,
             ),
@@ -246,6 +267,15 @@ impl Engine {
             }
             (None, _) => None,
         };
+        if matches!(custom_parser, Some(CustomParser::InstanceMask(_)))
+            && config.cluster_mode != ClusterMode::None
+        {
+            return Err(config_error(format!(
+                "network-type=3 (instance segmentation) needs cluster-mode=4 (no clustering), the \
+                 only mode nvinfer allows for instance masks; this config has cluster-mode={}",
+                config.cluster_mode as i32
+            )));
+        }
         let parser = if custom_parser.is_some() {
             None
         } else {
@@ -596,6 +626,17 @@ impl Engine {
                     .map_err(|e| decode_error(e.to_string()))?;
                 Decoded::Attributes(attributes)
             }
+            (Some((CustomParser::InstanceMask(custom), parse_params)), _) => {
+                let masked = custom
+                    .parse(selected, batch_index, parse_params)
+                    .map_err(|e| decode_error(e.to_string()))?;
+                return Ok(InferResult::Objects(self.instance_objects(
+                    masked,
+                    parse_params.num_classes,
+                    transform,
+                    (width, height),
+                )));
+            }
             (Some((CustomParser::Bbox(custom), parse_params)), _) => {
                 let detections = custom
                     .parse(selected, batch_index, parse_params)
@@ -638,16 +679,7 @@ impl Engine {
                     &config.filter_out_class_ids,
                 )
                 .into_iter()
-                .map(|d| FrameObject {
-                    label: self
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.detector_label(d.class_id))
-                        .map(str::to_string),
-                    class_id: d.class_id,
-                    confidence: d.confidence,
-                    bbox: d.bbox,
-                })
+                .map(|d| self.frame_object(d, None))
                 .collect();
                 InferResult::Objects(objects)
             }
@@ -664,6 +696,80 @@ impl Engine {
             }
             Decoded::Segmentation(map) => InferResult::Segmentation(map),
         })
+    }
+}
+
+impl Engine {
+    fn frame_object(&self, d: Detection, mask: Option<InstanceMask>) -> FrameObject {
+        FrameObject {
+            label: self
+                .labels
+                .as_ref()
+                .and_then(|l| l.detector_label(d.class_id))
+                .map(str::to_string),
+            class_id: d.class_id,
+            confidence: d.confidence,
+            bbox: d.bbox,
+            mask,
+        }
+    }
+
+    /// nvinfer's instance-segmentation post-processing of a parser's objects (in network
+    /// pixels): classes beyond `num_classes` and objects below their class's
+    /// pre-cluster-threshold dropped, top-k per class (no clustering: cluster-mode=4 is the only
+    /// mode it allows), then as for detections, boxes mapped to the frame and the frame-pixel
+    /// filters. Masks stay with their objects with output-instance-mask, carrying
+    /// segmentation-threshold.
+    fn instance_objects(
+        &self,
+        masked: Vec<(Detection, Option<InstanceMask>)>,
+        num_classes: u32,
+        transform: &Transform,
+        (width, height): (usize, usize),
+    ) -> Vec<FrameObject> {
+        let config = &self.config;
+        let mut per_class: BTreeMap<u32, Vec<(Detection, Option<InstanceMask>)>> = BTreeMap::new();
+        for (d, mask) in masked {
+            let attrs = config.class_attrs.get(d.class_id);
+            if d.class_id < num_classes && d.confidence >= attrs.pre_cluster_threshold {
+                per_class.entry(d.class_id).or_default().push((d, mask));
+            }
+        }
+        let (frame_width, frame_height) = (width as f32, height as f32);
+        per_class
+            .into_iter()
+            .flat_map(|(class_id, mut list)| {
+                top_k_by(
+                    &mut list,
+                    config.class_attrs.get(class_id).topk,
+                    |(d, _)| d.confidence,
+                );
+                list
+            })
+            .filter_map(|(d, mask)| {
+                let d = Detection {
+                    bbox: transform
+                        .to_frame(d.bbox)
+                        .clipped(frame_width, frame_height),
+                    ..d
+                };
+                let kept = d.bbox.width >= 1.0
+                    && d.bbox.height >= 1.0
+                    && detection_kept(
+                        &d,
+                        &config.class_attrs,
+                        frame_height,
+                        &config.filter_out_class_ids,
+                    );
+                let mask = mask
+                    .filter(|_| config.output_instance_mask)
+                    .map(|mask| InstanceMask {
+                        threshold: config.segmentation_threshold,
+                        ..mask
+                    });
+                kept.then(|| self.frame_object(d, mask))
+            })
+            .collect()
     }
 }
 

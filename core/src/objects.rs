@@ -80,6 +80,19 @@ pub struct Detection {
     pub bbox: BBox,
 }
 
+/// An object's instance mask from an instance-segmentation parser (nvinfer's network-type=3,
+/// `parse-bbox-instance-mask-func-name`): `width` x `height` values, row-major, that the
+/// parser lays over the object's box (probabilities, or keypoints for pose and landmark
+/// parsers); `threshold` is the config's segmentation-threshold, as nvinfer sets
+/// `NvOSD_MaskParams.threshold`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceMask {
+    pub width: u32,
+    pub height: u32,
+    pub threshold: f32,
+    pub data: Vec<f32>,
+}
+
 /// One classifier result: the winning class of one output layer (an "attribute" in nvinfer's
 /// words; multi-output classifiers give one per output layer).
 #[derive(Clone, Debug, PartialEq)]

@@ -1,5 +1,6 @@
-//! nvinfer's `custom-lib-path` + `parse-bbox-func-name`: a C++ parser library built here with
-//! the C++ compiler (`tests/custom_parser/rows_parser.cpp`, written against the prototype of
+//! nvinfer's `custom-lib-path` + `parse-bbox-func-name` (`parse-bbox-instance-mask-func-name`,
+//! `parse-classifier-func-name`): a C++ parser library built here with the C++ compiler
+//! (`tests/custom_parser/rows_parser.cpp`, written against the prototypes of
 //! `nvdsinfer_custom_impl.h`) decodes the outputs of a model instead of a built-in decoder.
 
 use std::path::{Path, PathBuf};
@@ -10,8 +11,9 @@ use std::sync::{Mutex, OnceLock};
 use nvtl_core::backend::BackendKind;
 use nvtl_core::config::InferConfig;
 use nvtl_core::engine::{Engine, EngineError, InferResult};
-use nvtl_core::model::builder::{attr_int, OnnxBuilder};
+use nvtl_core::model::builder::OnnxBuilder;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
+use nvtl_core::InstanceMask;
 
 fn dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nvtl-custom-parser-{}", std::process::id()));
@@ -63,25 +65,12 @@ fn rows_model() -> &'static Path {
     MODEL.get_or_init(|| constant_model("rows", &[1, 4, 6], ROWS.concat()))
 }
 
-/// A 64x64 RGB model whose output `output` (of `dims`) is `values` whatever the image: the
-/// image's sum, times zero, is added to them.
+/// A 64x64 RGB model whose output `output` (of `dims`) is `values` whatever the image.
 fn constant_model(output: &str, dims: &[i64], values: Vec<f32>) -> PathBuf {
-    let mut b = OnnxBuilder::default();
-    b.input("image", &[1, 3, 64, 64]);
-    let zero = b.init_f32("zero", &[1], vec![0.0]);
-    let constant = b.init_f32("constant", dims, values);
-    b.node(
-        "ReduceSum",
-        "sum",
-        &["image"],
-        &["total"],
-        vec![attr_int("keepdims", 0)],
-    );
-    b.node("Mul", "nothing", &["total", &zero], &["none"], vec![]);
-    b.node("Add", output, &[&constant, "none"], &[output], vec![]);
-    b.output(output, dims);
     let path = dir().join(format!("{output}.onnx"));
-    b.write("nvtl custom_parser test", &path).unwrap();
+    OnnxBuilder::constant_output("image", &[1, 3, 64, 64], output, dims, values)
+        .write("nvtl custom_parser test", &path)
+        .unwrap();
     path
 }
 
@@ -114,14 +103,23 @@ fn config(function: Option<&str>, library: Option<&Path>, extra: &str) -> InferC
     config_file(&text)
 }
 
-/// The parser library's live `operator new` allocations.
+/// The parser library's live `operator new` allocations (arrays included).
 fn live_allocations() -> std::ffi::c_long {
-    // SAFETY: `long rows_parser_live_allocations()` of rows_parser.cpp; the library stays
-    // loaded by the engines of this process.
+    parser_counter(b"rows_parser_live_allocations")
+}
+
+/// The parser library's live `operator new[]` allocations.
+fn live_arrays() -> std::ffi::c_long {
+    parser_counter(b"rows_parser_live_arrays")
+}
+
+fn parser_counter(symbol: &[u8]) -> std::ffi::c_long {
+    // SAFETY: the counters of rows_parser.cpp are `long f()`; the library stays loaded by the
+    // engines of this process.
     unsafe {
         let library = libloading::Library::new(parser_library()).unwrap();
         let count: libloading::Symbol<unsafe extern "C" fn() -> std::ffi::c_long> =
-            library.get(b"rows_parser_live_allocations").unwrap();
+            library.get(symbol).unwrap();
         count()
     }
 }
@@ -262,6 +260,104 @@ fn an_explicit_built_in_parser_wins_with_a_warning() {
             .iter()
             .any(|w| w.contains("parser=yolov5") && w.contains("NvDsInferParseRows is not used")),
         "{warnings:?}"
+    );
+}
+
+/// An instance-segmentation config (network-type=3) of the rows model and NvDsInferParseRowMasks.
+fn instance_config(output_instance_mask: bool, cluster_mode: u32, function: &str) -> InferConfig {
+    config_file(&format!(
+        "[property]\nonnx-file={}\nnetwork-type=3\nnum-detected-classes=2\n\
+         cluster-mode={cluster_mode}\noutput-instance-mask={}\nsegmentation-threshold=0.3\n\
+         net-scale-factor=0.00392156862745098\ncustom-lib-path={}\n{function}\n\
+         [class-attrs-all]\npre-cluster-threshold=0.5\n[class-attrs-1]\npre-cluster-threshold=0.9\n",
+        rows_model().display(),
+        u8::from(output_instance_mask),
+        parser_library().display(),
+    ))
+}
+
+#[test]
+fn instance_masks_come_with_their_objects_and_go_back_to_the_library() {
+    let function = "parse-bbox-instance-mask-func-name=NvDsInferParseRowMasks";
+    let (mut engine, warnings) =
+        Engine::load(instance_config(true, 4, function), BackendKind::Cpu, 1).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (mut without_masks, _) =
+        Engine::load(instance_config(false, 4, function), BackendKind::Cpu, 1).unwrap();
+    let _parsing = PARSING.lock().unwrap_or_else(|p| p.into_inner());
+    let InferResult::Objects(objects) = infer(&mut engine).unwrap() else {
+        panic!("instance segmentation gives objects")
+    };
+    assert_eq!(
+        (live_allocations(), live_arrays()),
+        (0, 0),
+        "every mask, kept or dropped, and the objects' storage went back"
+    );
+    let found: Vec<(u32, [f32; 4], Option<InstanceMask>)> = objects
+        .iter()
+        .map(|o| {
+            let b = o.bbox;
+            (
+                o.class_id,
+                [b.left, b.top, b.width, b.height],
+                o.mask.clone(),
+            )
+        })
+        .collect();
+    // Class 1's 0.8 is below its threshold and class 2 beyond num-detected-classes, as nvinfer
+    // filters them; the parser gave the third row no mask.
+    let mask = InstanceMask {
+        width: 4,
+        height: 2,
+        threshold: 0.3,
+        data: (0..8).map(|v| v as f32 / 8.0).collect(),
+    };
+    assert_eq!(
+        found,
+        [
+            (0, [24.0, 24.0, 16.0, 16.0], Some(mask)),
+            (1, [88.0, 28.0, 16.0, 24.0], None)
+        ]
+    );
+
+    let InferResult::Objects(objects) = infer(&mut without_masks).unwrap() else {
+        panic!("instance segmentation gives objects")
+    };
+    assert_eq!(objects.len(), 2);
+    assert!(
+        objects.iter().all(|o| o.mask.is_none()),
+        "output-instance-mask=0"
+    );
+    assert_eq!((live_allocations(), live_arrays()), (0, 0));
+}
+
+#[test]
+fn instance_segmentation_needs_its_parser_and_no_clustering() {
+    let load_error = |config| {
+        Engine::load(config, BackendKind::Cpu, 1)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let function = "parse-bbox-instance-mask-func-name=NvDsInferParseRowMasks";
+    let err = load_error(instance_config(true, 2, function));
+    assert!(
+        err.contains("needs cluster-mode=4") && err.contains("cluster-mode=2"),
+        "{err}"
+    );
+    let err = load_error(instance_config(true, 4, ""));
+    assert!(
+        err.contains("needs parse-bbox-instance-mask-func-name"),
+        "{err}"
+    );
+    let err = load_error(instance_config(
+        true,
+        4,
+        "parse-bbox-instance-mask-func-name=NvDsInferParseCustomMrcnnTLTV2",
+    ));
+    assert!(
+        err.contains("has no function NvDsInferParseCustomMrcnnTLTV2"),
+        "{err}"
     );
 }
 

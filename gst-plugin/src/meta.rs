@@ -4,6 +4,10 @@
 //!   `nvtl/detection` param: `class-id` (uint), `label` (string), `confidence` (double),
 //!   `unique-id` (uint, the element that made it) and, when the config gives the class a
 //!   border-color, `border-color` (4 doubles, RGBA 0..1);
+//! - an instance-segmentation object (network-type=3 with output-instance-mask) also carries an
+//!   `nvtl/instance-mask` param: `width`, `height` (uint), `threshold` (double, the config's
+//!   segmentation-threshold) and `data` (bytes, little-endian f32, row-major), the parser's mask
+//!   laid over the object's box as DeepStream's `NvOSD_MaskParams`;
 //! - classifier results are `nvtl/classification` params on the object they classify (or on a
 //!   full-frame ROI of type `frame` in primary mode): `unique-id` (uint), and per attribute the
 //!   arrays `attribute-indexes`, `class-ids` (uint), `labels` (string), `probabilities` (double);
@@ -19,10 +23,11 @@ use gst::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 
 use nvtl_core::engine::FrameObject;
-use nvtl_core::{BBox, ClassifierAttribute, SegmentationMap, Tensor};
+use nvtl_core::{BBox, ClassifierAttribute, InstanceMask, SegmentationMap, Tensor};
 
 pub const DETECTION: &str = "nvtl/detection";
 pub const CLASSIFICATION: &str = "nvtl/classification";
+pub const INSTANCE_MASK: &str = "nvtl/instance-mask";
 pub const TENSOR_META: &str = "NvtlTensorMeta";
 pub const SEGMENTATION_META: &str = "NvtlSegmentationMeta";
 /// The ROI type of the full-frame object that carries a primary classifier's result.
@@ -68,6 +73,8 @@ pub struct ObjectMeta {
     /// Frame of a batched NVMM buffer (`NvBufSurface` entry) the object belongs to; `None` on
     /// single-frame buffers.
     pub batch_index: Option<u32>,
+    /// From the `nvtl/instance-mask` param.
+    pub mask: Option<InstanceMask>,
 }
 
 /// Every ROI meta on the buffer, in attachment order.
@@ -94,9 +101,23 @@ pub fn read_objects(buffer: &gst::BufferRef) -> Vec<ObjectMeta> {
                 batch_index: detection
                     .or_else(|| meta.param(CLASSIFICATION))
                     .and_then(|d| d.get::<u32>(BATCH_INDEX).ok()),
+                mask: meta.param(INSTANCE_MASK).and_then(read_mask),
             }
         })
         .collect()
+}
+
+fn read_mask(param: &gst::StructureRef) -> Option<InstanceMask> {
+    let bytes = param.get::<glib::Bytes>("data").ok()?;
+    Some(InstanceMask {
+        width: param.get("width").ok()?,
+        height: param.get("height").ok()?,
+        threshold: param.get::<f64>("threshold").ok()? as f32,
+        data: bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    })
 }
 
 fn read_color(detection: &gst::StructureRef) -> Option<[f64; 4]> {
@@ -185,6 +206,16 @@ pub fn attach_object(
         detection.set(BATCH_INDEX, index);
     }
     meta.add_param(detection);
+    if let Some(mask) = &object.mask {
+        meta.add_param(
+            gst::Structure::builder(INSTANCE_MASK)
+                .field("width", mask.width)
+                .field("height", mask.height)
+                .field("threshold", mask.threshold as f64)
+                .field("data", f32_bytes(&mask.data))
+                .build(),
+        );
+    }
     id
 }
 

@@ -19,10 +19,10 @@ use common::*;
 use gst::prelude::*;
 use gst_check::Harness;
 use nvtl_core::nvmm::dsmeta::{
-    obj_label_offset, text_params_offset, GList, NvDsBatchMetaHead, NvDsClassifierMeta,
-    NvDsFrameMetaHead, NvDsInferSegmentationMeta, NvDsInferTensorMeta, NvDsLabelInfo,
-    NvDsObjectMetaHead, NvDsUserMeta, NvOsdTextParams, NVDSINFER_SEGMENTATION_META,
-    NVDSINFER_TENSOR_OUTPUT_META, UNTRACKED_OBJECT_ID,
+    mask_params_offset, obj_label_offset, text_params_offset, GList, NvDsBatchMetaHead,
+    NvDsClassifierMeta, NvDsFrameMetaHead, NvDsInferSegmentationMeta, NvDsInferTensorMeta,
+    NvDsLabelInfo, NvDsObjectMetaHead, NvDsUserMeta, NvOsdMaskParams, NvOsdTextParams,
+    NVDSINFER_SEGMENTATION_META, NVDSINFER_TENSOR_OUTPUT_META, UNTRACKED_OBJECT_ID,
 };
 use nvtl_core::nvmm::{Abi, HostFrame, HostSurface, MemType};
 use nvtl_core::preprocess::PixelFormat;
@@ -954,6 +954,45 @@ fn in_classifier_async_mode_buffers_go_on_and_results_come_with_later_frames() {
             "frame {frame_num}: untracked objects are skipped"
         );
         wait_for_inferences(&h, calls);
+    }
+}
+
+#[test]
+fn instance_masks_become_the_objects_mask_params() {
+    let _serial = serial();
+    let batch = Batch::new(1);
+    let (out, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={}",
+            instance_segmenter("ds-instance-masks").display()
+        ),
+        HostSurface::new(
+            Abi::Ds6,
+            MemType::CudaPinned,
+            1,
+            vec![rgba_frame("dog.jpg")],
+            false,
+        ),
+    );
+    assert_lock_released();
+    let rois = objects(&out);
+    let ds = batch.objects(0);
+    assert_eq!((rois.len(), ds.len()), (2, 2));
+    for (&obj, roi) in ds.iter().zip(&rois) {
+        assert!(near(unsafe { &*obj }, roi.rect));
+        let mask = roi.mask.as_ref().expect("the ROI carries the mask");
+        // SAFETY: `obj` is an NvDsObjectMeta of the stand-in's DeepStream version.
+        let params = unsafe {
+            *((obj as *const u8).add(mask_params_offset(DEEPSTREAM_MAJOR))
+                as *const NvOsdMaskParams)
+        };
+        assert_eq!(
+            (params.width, params.height, params.size, params.threshold),
+            (4, 2, 32, 0.3)
+        );
+        // SAFETY: `data` holds `size` bytes.
+        let data = unsafe { std::slice::from_raw_parts(params.data, 8) };
+        assert_eq!(data, mask.data.as_slice());
     }
 }
 

@@ -179,6 +179,41 @@ fn objects_of(buffer: &gst::Buffer) -> Vec<Object> {
 }
 
 #[test]
+fn instance_masks_ride_on_their_objects_and_nvtlosd_shades_them() {
+    init();
+    let config = instance_segmenter("instance-masks");
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={} ! nvtlosd display-mask=true display-text=false border-width=1",
+        config.display()
+    ));
+    h.set_src_caps_str("video/x-raw,format=RGBx,width=128,height=128,framerate=10/1");
+    let out = h
+        .push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 128 * 128 * 4]))
+        .unwrap();
+    let objects = objects_of(&out);
+    // The rows' boxes, from the 64x64 network to the 128x128 frame.
+    let rects: Vec<_> = objects.iter().map(|o| o.rect).collect();
+    assert_eq!(rects, [(16, 16, 32, 32), (64, 64, 48, 32)]);
+    for (object, row) in objects.iter().zip(INSTANCE_ROWS) {
+        let mask = object.mask.as_ref().expect("output-instance-mask=1");
+        assert_eq!((mask.width, mask.height, mask.threshold), (4, 2, 0.3));
+        let want: Vec<f32> = (0..8).map(|v| row[0] + v as f32 / 8.0).collect();
+        assert_eq!(mask.data, want);
+    }
+    // The first mask's values 0, 1/8 and 2/8 are below 0.3: each covers 8x16 pixels of the
+    // 32x32 box, left of the shaded rest.
+    let map = out.map_readable().unwrap();
+    let pixel = |x: usize, y: usize| &map[(y * 128 + x) * 4..(y * 128 + x) * 4 + 3];
+    for x in [20, 28, 36] {
+        assert_eq!(pixel(x, 24), [0, 0, 0], "x {x}: below the threshold");
+    }
+    assert_ne!(pixel(44, 24), [0, 0, 0], "above the threshold");
+    assert_ne!(pixel(20, 40), [0, 0, 0], "the second mask row");
+    assert_ne!(pixel(80, 80), [0, 0, 0], "the second object's mask");
+    assert_eq!(pixel(8, 80), [0, 0, 0], "outside the boxes");
+}
+
+#[test]
 fn every_input_format_and_odd_strides_give_the_same_objects() {
     let bundle = bundle(CENTERNET);
     let dog = asset("dog.jpg");

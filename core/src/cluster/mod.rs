@@ -151,10 +151,15 @@ fn nms_post(list: Vec<Detection>, iou_threshold: f32, post: f32, topk: i32) -> V
 /// nvinfer's `filterTopKOutputs`: nothing when `k < 0`, else a stable sort by descending
 /// confidence and the first `k` (so `k == 0` keeps none).
 pub fn top_k(list: &mut Vec<Detection>, k: i32) {
+    top_k_by(list, k, |d| d.confidence);
+}
+
+/// [`top_k`] of items that carry a detection's `confidence`.
+pub fn top_k_by<T>(list: &mut Vec<T>, k: i32, confidence: impl Fn(&T) -> f32) {
     if k < 0 {
         return;
     }
-    list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    list.sort_by(|a, b| confidence(b).total_cmp(&confidence(a)));
     list.truncate(k as usize);
 }
 
@@ -170,20 +175,28 @@ pub fn filter_detections(
 ) -> Vec<Detection> {
     detections
         .into_iter()
-        .filter(|d| {
-            if filter_out_class_ids.contains(&d.class_id) {
-                return false;
-            }
-            let a = attrs.get(d.class_id);
-            let b: &BBox = &d.bbox;
-            let max_w = a.detected_max_w as f32;
-            let max_h = a.detected_max_h as f32;
-            !(b.width < a.detected_min_w as f32
-                || b.height < a.detected_min_h as f32
-                || (a.detected_max_w > 0 && b.width > max_w)
-                || (a.detected_max_h > 0 && b.height > max_h)
-                || b.top < a.roi_top_offset as f32
-                || b.top + b.height > area_height - a.roi_bottom_offset as f32)
-        })
+        .filter(|d| detection_kept(d, attrs, area_height, filter_out_class_ids))
         .collect()
+}
+
+/// Whether [`filter_detections`] keeps `d`.
+pub fn detection_kept(
+    d: &Detection,
+    attrs: &ClassAttrsTable,
+    area_height: f32,
+    filter_out_class_ids: &[u32],
+) -> bool {
+    if filter_out_class_ids.contains(&d.class_id) {
+        return false;
+    }
+    let a = attrs.get(d.class_id);
+    let b: &BBox = &d.bbox;
+    let max_w = a.detected_max_w as f32;
+    let max_h = a.detected_max_h as f32;
+    !(b.width < a.detected_min_w as f32
+        || b.height < a.detected_min_h as f32
+        || (a.detected_max_w > 0 && b.width > max_w)
+        || (a.detected_max_h > 0 && b.height > max_h)
+        || b.top < a.roi_top_offset as f32
+        || b.top + b.height > area_height - a.roi_bottom_offset as f32)
 }

@@ -25,7 +25,6 @@ const MAX_OFFSETS: usize = 4;
 /// nvinfer keys nvtl does not interpret, kept verbatim in [`InferConfig::extra`] (checked to be
 /// of the right type) so that a config round-trips. Mostly DeepStream runtime / TensorRT keys.
 const KEPT_KEYS: &[(&str, ValueKind)] = &[
-    ("parse-bbox-instance-mask-func-name", ValueKind::Text),
     ("input-tensor-from-meta", ValueKind::Bool),
     ("disable-output-host-copy", ValueKind::Bool),
     ("auto-inc-mem", ValueKind::Bool),
@@ -219,6 +218,11 @@ impl InferConfig {
                 &mut self.parse_bbox_func_name,
                 v.text(),
                 "parse-bbox-func-name",
+            ),
+            "parse-bbox-instance-mask-func-name" => set(
+                &mut self.parse_bbox_instance_mask_func_name,
+                v.text(),
+                "parse-bbox-instance-mask-func-name",
             ),
             "parse-classifier-func-name" => set(
                 &mut self.parse_classifier_func_name,
@@ -651,6 +655,10 @@ impl InferConfig {
             ("mean-file", path(&self.mean_file)),
             ("custom-lib-path", path(&self.custom_lib_path)),
             ("parse-bbox-func-name", text(&self.parse_bbox_func_name)),
+            (
+                "parse-bbox-instance-mask-func-name",
+                text(&self.parse_bbox_instance_mask_func_name),
+            ),
             (
                 "parse-classifier-func-name",
                 text(&self.parse_classifier_func_name),

@@ -422,6 +422,10 @@ fn odd_values_round_trip() {
     let loaded = InferConfig::from_yaml_str(yaml, None).unwrap();
     let c = &loaded.config;
     assert_eq!(c.tlt_model_key.as_deref(), Some(" spaced\\key "));
+    assert_eq!(
+        c.parse_bbox_instance_mask_func_name.as_deref(),
+        Some("two\nlines")
+    );
     assert_eq!(c.onnx_file, Some(PathBuf::from(".")));
     assert_eq!(c.output_blob_names, vec!["a;b", "c\td"]);
     let written = c.to_key_file_string();

@@ -2,7 +2,8 @@
 //! unmangled with the prototypes of `nvdsinfer_custom_impl.h` (DeepStream 5.0 and later):
 //! `parse-bbox-func-name`, `bool f(std::vector<NvDsInferLayerInfo> const &,
 //! NvDsInferNetworkInfo const &, NvDsInferParseDetectionParams const &,
-//! std::vector<NvDsInferObjectDetectionInfo> &)`, and `parse-classifier-func-name`,
+//! std::vector<NvDsInferObjectDetectionInfo> &)`, `parse-bbox-instance-mask-func-name` (the
+//! same with `std::vector<NvDsInferInstanceMaskInfo> &`), and `parse-classifier-func-name`,
 //! `bool f(std::vector<NvDsInferLayerInfo> const &, NvDsInferNetworkInfo const &, float,
 //! std::vector<NvDsInferAttribute> &, std::string &)`.
 //!
@@ -10,8 +11,9 @@
 //! C++11 ABI) lays them out: a vector is three pointers (begin, end, end of storage), a string a
 //! pointer, a length and a 16-byte local buffer. The inputs point into nvtl's own memory and are
 //! only read; what the parser appends lives in storage from its `operator new`, which is copied
-//! out and handed back to the library's `operator delete`, and attribute labels (strdup'd, as
-//! the header asks) go back to `free`.
+//! out and handed back to the library's `operator delete`, instance masks (`new float[]`, which
+//! nvinfer frees with `delete[]`) to its `operator delete[]`, and attribute labels (strdup'd, as
+//! the header asks) to `free`.
 
 use std::ffi::{c_char, c_uint, c_void, CString};
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use libloading::Library;
 
 use crate::nvmm::dsmeta::{layer_name, NvDsInferLayerInfo, NvDsInferNetworkInfo};
-use crate::objects::{BBox, ClassifierAttribute, Detection};
+use crate::objects::{BBox, ClassifierAttribute, Detection, InstanceMask};
 use crate::tensor::Tensor;
 
 /// `std::vector<T>` of libstdc++.
@@ -72,6 +74,18 @@ struct ObjectDetectionInfo {
     detection_confidence: f32,
 }
 
+/// `NvDsInferInstanceMaskInfo`: an `NvDsInferObjectDetectionInfo` and its mask.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct InstanceMaskInfo {
+    object: ObjectDetectionInfo,
+    mask: *mut f32,
+    mask_width: c_uint,
+    mask_height: c_uint,
+    /// In bytes.
+    mask_size: c_uint,
+}
+
 /// `NvDsInferAttribute`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -101,14 +115,17 @@ type ParseClassifierFn = unsafe extern "C" fn(
 /// `free(void *)`.
 type Free = unsafe extern "C" fn(*mut c_void);
 
-type ParseBboxFn = unsafe extern "C" fn(
+/// A parser of detections of type `O` (`NvDsInferParseCustomFunc` with
+/// `NvDsInferObjectDetectionInfo`, `NvDsInferInstanceMaskParseCustomFunc` with
+/// `NvDsInferInstanceMaskInfo`).
+type ParseDetectionsFn<O> = unsafe extern "C" fn(
     *const CxxVector<NvDsInferLayerInfo>,
     *const NvDsInferNetworkInfo,
     *const DetectionParams,
-    *mut CxxVector<ObjectDetectionInfo>,
+    *mut CxxVector<O>,
 ) -> bool;
 
-/// `operator delete(void *)`.
+/// `operator delete(void *)` and `operator delete[](void *)`.
 type OperatorDelete = unsafe extern "C" fn(*mut c_void);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -140,6 +157,7 @@ pub struct ParseParams {
 struct CustomLib {
     path: PathBuf,
     operator_delete: OperatorDelete,
+    operator_delete_array: OperatorDelete,
     free: Free,
     library: Library,
 }
@@ -155,6 +173,7 @@ impl CustomLib {
         Ok(CustomLib {
             path: path.to_path_buf(),
             operator_delete: noop,
+            operator_delete_array: noop,
             free: noop,
             library,
         })
@@ -166,9 +185,11 @@ impl CustomLib {
     /// `T` must be the function's C type.
     unsafe fn parser<T: Copy>(&mut self, function: &str) -> Result<T, CustomLibError> {
         let parse = self.function::<T>(function.as_bytes(), function)?;
-        // `operator delete(void *)` and `free(void *)`, which the library finds in its
-        // libstdc++ and libc (searched through its dependencies).
+        // `operator delete(void *)`, `operator delete[](void *)` and `free(void *)`, which the
+        // library finds in its libstdc++ and libc (searched through its dependencies).
         self.operator_delete = self.function(b"_ZdlPv", "operator delete (_ZdlPv, libstdc++)")?;
+        self.operator_delete_array =
+            self.function(b"_ZdaPv", "operator delete[] (_ZdaPv, libstdc++)")?;
         self.free = self.function(b"free", "free (libc)")?;
         Ok(parse)
     }
@@ -251,9 +272,69 @@ impl<F> std::fmt::Debug for Loaded<F> {
     }
 }
 
+impl<O: Copy> Loaded<ParseDetectionsFn<O>> {
+    /// Runs the parser on batch item `batch_index` of `outputs` (in the config's output order)
+    /// and returns whether it succeeded and the objects it appended (their storage already given
+    /// back).
+    fn parse_detections(
+        &self,
+        outputs: &[Tensor],
+        batch_index: usize,
+        params: &ParseParams,
+    ) -> (bool, Vec<O>) {
+        let (_names, layers) = layer_infos(outputs, batch_index);
+        let layers_vector = CxxVector::borrowing(&layers);
+        let network = NvDsInferNetworkInfo {
+            width: params.network[0],
+            height: params.network[1],
+            channels: params.network[2],
+        };
+        let mut detection_params = Box::new(DetectionParams {
+            num_classes_configured: params.num_classes,
+            per_class_precluster_threshold: CxxVector::borrowing(&params.precluster_thresholds),
+            per_class_postcluster_threshold: CxxVector::borrowing(&params.postcluster_thresholds),
+            per_class_threshold: std::ptr::null(),
+        });
+        detection_params.per_class_threshold = &detection_params.per_class_precluster_threshold;
+        let mut found = CxxVector::<O>::empty();
+        // SAFETY: every pointer handed over lives until the call returns, and the parser only
+        // reads the inputs (they are `const &`); `found` starts empty and whatever the parser
+        // stored in it is copied and freed below, once.
+        let ok = unsafe { (self.parse)(&layers_vector, &network, &*detection_params, &mut found) };
+        let objects = if found.start.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: [start, finish) holds the objects the parser pushed; the storage came from
+            // the parser's operator new.
+            unsafe {
+                let len = found.finish.offset_from(found.start).max(0) as usize;
+                let objects = std::slice::from_raw_parts(found.start, len).to_vec();
+                (self.lib.operator_delete)(found.start as *mut c_void);
+                objects
+            }
+        };
+        (ok, objects)
+    }
+}
+
+impl ObjectDetectionInfo {
+    fn detection(&self) -> Detection {
+        Detection {
+            class_id: self.class_id,
+            confidence: self.detection_confidence,
+            bbox: BBox {
+                left: self.left,
+                top: self.top,
+                width: self.width,
+                height: self.height,
+            },
+        }
+    }
+}
+
 /// A custom bounding-box parser, loaded.
 #[derive(Debug)]
-pub struct CustomBboxParser(Loaded<ParseBboxFn>);
+pub struct CustomBboxParser(Loaded<ParseDetectionsFn<ObjectDetectionInfo>>);
 
 impl CustomBboxParser {
     /// Opens `path` and finds `function` in it.
@@ -270,54 +351,61 @@ impl CustomBboxParser {
         batch_index: usize,
         params: &ParseParams,
     ) -> Result<Vec<Detection>, CustomLibError> {
-        let (_names, layers) = layer_infos(outputs, batch_index);
-        let layers_vector = CxxVector::borrowing(&layers);
-        let network = NvDsInferNetworkInfo {
-            width: params.network[0],
-            height: params.network[1],
-            channels: params.network[2],
-        };
-        let mut detection_params = Box::new(DetectionParams {
-            num_classes_configured: params.num_classes,
-            per_class_precluster_threshold: CxxVector::borrowing(&params.precluster_thresholds),
-            per_class_postcluster_threshold: CxxVector::borrowing(&params.postcluster_thresholds),
-            per_class_threshold: std::ptr::null(),
-        });
-        detection_params.per_class_threshold = &detection_params.per_class_precluster_threshold;
-        let mut found = CxxVector::<ObjectDetectionInfo>::empty();
-        // SAFETY: every pointer handed over lives until the call returns, and the parser only
-        // reads the inputs (they are `const &`); `found` starts empty and whatever the parser
-        // stored in it is copied and freed below, once.
-        let ok =
-            unsafe { (self.0.parse)(&layers_vector, &network, &*detection_params, &mut found) };
-        let objects = if found.start.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: [start, finish) holds the objects the parser pushed; the storage came from
-            // the parser's operator new.
-            unsafe {
-                let len = found.finish.offset_from(found.start).max(0) as usize;
-                let objects = std::slice::from_raw_parts(found.start, len).to_vec();
-                (self.0.lib.operator_delete)(found.start as *mut c_void);
-                objects
-            }
-        };
+        let (ok, objects) = self.0.parse_detections(outputs, batch_index, params);
         if !ok {
             return Err(self.0.failed());
         }
-        Ok(objects
-            .into_iter()
-            .map(|o| Detection {
-                class_id: o.class_id,
-                confidence: o.detection_confidence,
-                bbox: BBox {
-                    left: o.left,
-                    top: o.top,
-                    width: o.width,
-                    height: o.height,
-                },
+        Ok(objects.iter().map(ObjectDetectionInfo::detection).collect())
+    }
+}
+
+/// A custom instance-mask parser (network-type=3), loaded.
+#[derive(Debug)]
+pub struct CustomInstanceMaskParser(Loaded<ParseDetectionsFn<InstanceMaskInfo>>);
+
+impl CustomInstanceMaskParser {
+    /// Opens `path` and finds `function` in it.
+    pub fn load(path: &Path, function: &str) -> Result<CustomInstanceMaskParser, CustomLibError> {
+        // SAFETY: the type is NvDsInferInstanceMaskParseCustomFunc's C ABI.
+        unsafe { Loaded::load(path, function) }.map(CustomInstanceMaskParser)
+    }
+
+    /// Runs the parser on batch item `batch_index` of `outputs` (in the config's output order):
+    /// the objects in network pixels, each with its mask if the parser gave one (its threshold
+    /// left 0).
+    pub fn parse(
+        &self,
+        outputs: &[Tensor],
+        batch_index: usize,
+        params: &ParseParams,
+    ) -> Result<Vec<(Detection, Option<InstanceMask>)>, CustomLibError> {
+        let (ok, objects) = self.0.parse_detections(outputs, batch_index, params);
+        let masked = objects
+            .iter()
+            .map(|o| {
+                let mask = (!o.mask.is_null()).then(|| {
+                    let values = o.mask_size as usize / std::mem::size_of::<f32>();
+                    // SAFETY: the parser's mask holds mask_size bytes from its operator new[],
+                    // read once and given back to its operator delete[], as nvinfer does.
+                    let data = unsafe {
+                        let data = std::slice::from_raw_parts(o.mask, values).to_vec();
+                        (self.0.lib.operator_delete_array)(o.mask as *mut c_void);
+                        data
+                    };
+                    InstanceMask {
+                        width: o.mask_width,
+                        height: o.mask_height,
+                        threshold: 0.0,
+                        data,
+                    }
+                });
+                (o.object.detection(), mask)
             })
-            .collect())
+            .collect();
+        if !ok {
+            return Err(self.0.failed());
+        }
+        Ok(masked)
     }
 }
 
@@ -428,6 +516,9 @@ mod tests {
         );
         assert_eq!(offset_of!(DetectionParams, per_class_threshold), 56);
         assert_eq!(size_of::<ObjectDetectionInfo>(), 24);
+        assert_eq!(offset_of!(InstanceMaskInfo, mask), 24);
+        assert_eq!(offset_of!(InstanceMaskInfo, mask_size), 40);
+        assert_eq!(size_of::<InstanceMaskInfo>(), 48);
         assert_eq!(offset_of!(Attribute, attribute_label), 16);
         assert_eq!(size_of::<CxxString>(), 32);
     }

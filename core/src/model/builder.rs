@@ -27,6 +27,33 @@ pub struct OnnxBuilder {
 }
 
 impl OnnxBuilder {
+    /// A model with one image input `input` (of `input_dims`) whose one output `output` (of
+    /// `dims`) is `values` whatever the image: the image's sum, times zero, is added to them,
+    /// so the graph still reads its input. Tests give parsers known outputs with it.
+    pub fn constant_output(
+        input: &str,
+        input_dims: &[i64],
+        output: &str,
+        dims: &[i64],
+        values: Vec<f32>,
+    ) -> OnnxBuilder {
+        let mut b = OnnxBuilder::default();
+        b.input(input, input_dims);
+        let zero = b.init_f32("zero", &[1], vec![0.0]);
+        let constant = b.init_f32("constant", dims, values);
+        b.node(
+            "ReduceSum",
+            "sum",
+            &[input],
+            &["total"],
+            vec![attr_int("keepdims", 0)],
+        );
+        b.node("Mul", "nothing", &["total", &zero], &["none"], vec![]);
+        b.node("Add", output, &[&constant, "none"], &[output], vec![]);
+        b.output(output, dims);
+        b
+    }
+
     pub fn node(
         &mut self,
         op: &str,

@@ -6,7 +6,7 @@
 //! The struct prefixes written here are mirrored from DeepStream 9.0's `nvdsmeta.h` and
 //! `nvll_osd_struct.h` (NVIDIA/DeepStream on GitHub). Only fields that precede
 //! `NvOSD_RectParams`'s tail are written on every version; `text_params` (the on-screen label
-//! nvdsosd draws) and `obj_label`, whose offsets moved when DeepStream 9.0 added
+//! nvdsosd draws), `mask_params` and `obj_label`, whose offsets moved when DeepStream 9.0 added
 //! `rotation_angle` to `NvOSD_RectParams`, are written only when `nvds_version()` reports the
 //! major version. None of this has run against DeepStream here.
 
@@ -141,12 +141,29 @@ pub struct NvOsdTextParams {
     pub text_bg_clr: NvOsdColorParams,
 }
 
-/// Offset of `text_params` in `NvDsObjectMeta`: rect_params at 104 is 104 bytes on 6.x-8.x
-/// (`has_color_info`, `color_id` last) and 112 on 9.0 (`rotation_angle` added), followed by
-/// `NvOSD_MaskParams` (24).
-pub fn text_params_offset(deepstream_major: u32) -> usize {
+/// `NvOSD_MaskParams` (the same in 6.x-9.0). `data` is g_malloc'd (nvinfer copies the parser's
+/// mask into it): DeepStream frees it with the object.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NvOsdMaskParams {
+    pub data: *mut f32,
+    /// In bytes.
+    pub size: c_uint,
+    pub threshold: f32,
+    pub width: c_uint,
+    pub height: c_uint,
+}
+
+/// Offset of `mask_params` in `NvDsObjectMeta`, right after `rect_params` at 104, which is 104
+/// bytes on 6.x-8.x (`has_color_info`, `color_id` last) and 112 on 9.0 (`rotation_angle` added).
+pub fn mask_params_offset(deepstream_major: u32) -> usize {
     let rect = if deepstream_major >= 9 { 112 } else { 104 };
-    104 + rect + 24
+    104 + rect
+}
+
+/// Offset of `text_params` in `NvDsObjectMeta`, right after `mask_params`.
+pub fn text_params_offset(deepstream_major: u32) -> usize {
+    mask_params_offset(deepstream_major) + std::mem::size_of::<NvOsdMaskParams>()
 }
 
 /// Offset of `obj_label` in `NvDsObjectMeta`, right after `text_params`.
@@ -610,6 +627,8 @@ pub struct DsObject {
     pub border_width: u32,
     /// The `NvDsObjectMeta *` a secondary detector found this object in, or null.
     pub parent: *mut c_void,
+    /// Its instance mask (network-type=3 with output-instance-mask).
+    pub mask: Option<crate::InstanceMask>,
 }
 
 /// One classifier attribute to add to an object.
@@ -910,6 +929,19 @@ impl DsMeta {
             alpha,
         };
         head.rect_params.has_bg_color = 0;
+        if let (Some(major), Some(alloc), Some(mask)) = (self.major, &self.alloc, &object.mask) {
+            let bytes = std::mem::size_of_val(mask.data.as_slice());
+            let data = (alloc.malloc)(bytes.max(1)) as *mut f32;
+            std::ptr::copy_nonoverlapping(mask.data.as_ptr(), data, mask.data.len());
+            let params = (obj as *mut u8).add(mask_params_offset(major)) as *mut NvOsdMaskParams;
+            *params = NvOsdMaskParams {
+                data,
+                size: bytes as c_uint,
+                threshold: mask.threshold,
+                width: mask.width,
+                height: mask.height,
+            };
+        }
         if let (Some(major), Some(label)) = (self.major, &object.label) {
             let dst = (obj as *mut u8).add(obj_label_offset(major)) as *mut c_char;
             copy_label(dst, label);
@@ -1022,6 +1054,9 @@ mod tests {
         assert_eq!(obj_label_offset(7), 336);
         assert_eq!(text_params_offset(9), 240);
         assert_eq!(text_params_offset(8), 232);
+        assert_eq!(mask_params_offset(8), 208);
+        assert_eq!(size_of::<NvOsdMaskParams>(), 24);
+        assert_eq!(offset_of!(NvOsdMaskParams, threshold), 12);
         assert_eq!(size_of::<NvOsdTextParams>(), 104);
         assert_eq!(offset_of!(NvOsdTextParams, x_offset), 8);
         assert_eq!(offset_of!(NvOsdTextParams, font_params), 16);

@@ -116,6 +116,7 @@ impl DsBatch {
                 border_color: None,
                 classifications: Vec::new(),
                 batch_index,
+                mask: None,
             });
         }
         upstream.extend(added);
@@ -214,6 +215,7 @@ impl DsBatch {
                                 border_color: color,
                                 border_width: 3,
                                 parent,
+                                mask: object.mask.clone(),
                             },
                             Vec::new(),
                         ));
@@ -244,6 +246,7 @@ impl DsBatch {
                         border_color: [1.0, 0.0, 0.0, 1.0],
                         border_width: 6,
                         parent: std::ptr::null_mut(),
+                        mask: None,
                     };
                     let (_, frame_objects) = per_frame.entry(batch_index.unwrap_or(0)).or_default();
                     frame_objects.push((frame, ds_labels(attributes)));

@@ -86,6 +86,7 @@ mod tests {
             border_color: None,
             classifications: Vec::new(),
             batch_index,
+            mask: None,
         }
     }
 

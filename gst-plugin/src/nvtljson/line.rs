@@ -7,14 +7,15 @@ use crate::meta::ObjectMeta;
 /// One frame as a JSON object:
 /// `{"frame": N, "pts": ns|null, "objects": [{"id", "parent_id", "left", "top", "width",
 /// "height", "label", "class_id", "confidence", "unique_id", "classifier": [{"unique_id",
-/// "attribute", "class_id", "label", "probability"}]}]}`. Frame-level classifier results
+/// "attribute", "class_id", "label", "probability"}]}]}`, plus `"mask": {"width", "height",
+/// "threshold", "data"}` on objects with an instance mask. Frame-level classifier results
 /// (primary classifiers) come as objects with `"label": null` covering the whole frame.
 pub fn frame_record(frame_number: u64, pts_ns: Option<u64>, objects: &[ObjectMeta]) -> Value {
     let objects: Vec<Value> = objects
         .iter()
         .map(|o| {
             let (left, top, width, height) = o.rect;
-            json!({
+            let mut record = json!({
                 "id": o.id,
                 "parent_id": o.parent_id,
                 "left": left,
@@ -32,7 +33,16 @@ pub fn frame_record(frame_number: u64, pts_ns: Option<u64>, objects: &[ObjectMet
                     "label": c.label,
                     "probability": c.probability,
                 })).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(mask) = &o.mask {
+                record["mask"] = json!({
+                    "width": mask.width,
+                    "height": mask.height,
+                    "threshold": mask.threshold,
+                    "data": mask.data,
+                });
+            }
+            record
         })
         .collect();
     json!({ "frame": frame_number, "pts": pts_ns, "objects": objects })
@@ -56,6 +66,12 @@ mod tests {
             unique_id: Some(1),
             border_color: None,
             batch_index: None,
+            mask: Some(nvtl_core::InstanceMask {
+                width: 2,
+                height: 1,
+                threshold: 0.5,
+                data: vec![0.25, 1.0],
+            }),
             classifications: vec![Classification {
                 unique_id: 2,
                 attribute_index: 0,
@@ -75,6 +91,8 @@ mod tests {
         );
         assert_eq!(o["label"], "car");
         assert_eq!(o["classifier"][0]["label"], "red");
+        assert_eq!(o["mask"]["width"], 2);
+        assert_eq!(o["mask"]["data"], json!([0.25, 1.0]));
         assert!(!line.contains('\n'));
     }
 }

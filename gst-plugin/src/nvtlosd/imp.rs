@@ -40,6 +40,7 @@ struct Settings {
     text_scale: u32,
     display_text: bool,
     display_confidence: bool,
+    display_mask: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +50,7 @@ impl Default for Settings {
             text_scale: DEFAULT_TEXT_SCALE,
             display_text: true,
             display_confidence: true,
+            display_mask: false,
         }
     }
 }
@@ -142,6 +144,15 @@ impl ObjectImpl for NvtlOsd {
                     .default_value(true)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("display-mask")
+                    .nick("Display Mask")
+                    .blurb(
+                        "Shade instance masks (network-type=3 with output-instance-mask) over \
+                         their boxes, as nvdsosd's display-mask",
+                    )
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -156,6 +167,7 @@ impl ObjectImpl for NvtlOsd {
             "display-confidence" => {
                 settings.display_confidence = value.get().expect("type checked")
             }
+            "display-mask" => settings.display_mask = value.get().expect("type checked"),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -167,6 +179,7 @@ impl ObjectImpl for NvtlOsd {
             "text-scale" => settings.text_scale.to_value(),
             "display-text" => settings.display_text.to_value(),
             "display-confidence" => settings.display_confidence.to_value(),
+            "display-mask" => settings.display_mask.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -258,6 +271,17 @@ impl BaseTransformImpl for NvtlOsd {
                 .map(to_rgba8)
                 .unwrap_or_else(|| class_color(object.class_id.unwrap_or(0)));
             let (x, y, w, h) = object.rect;
+            if let Some(mask) = object.mask.as_ref().filter(|_| settings.display_mask) {
+                let [red, green, blue, _] = color;
+                canvas.fill_mask(
+                    x as i32,
+                    y as i32,
+                    w as i32,
+                    h as i32,
+                    mask,
+                    [red, green, blue, 128],
+                );
+            }
             canvas.draw_rect(
                 x as i32,
                 y as i32,

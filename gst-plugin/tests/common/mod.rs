@@ -183,3 +183,58 @@ pub fn ort_library() {
         std::env::set_var("ORT_DYLIB_PATH", library);
     });
 }
+
+/// Rows (class, confidence, centre x, centre y, width, height) in 64x64 network pixels that
+/// [`instance_segmenter`]'s model outputs.
+pub const INSTANCE_ROWS: [[f32; 6]; 2] = [
+    [0.0, 0.9, 16.0, 16.0, 16.0, 16.0],
+    [1.0, 0.95, 44.0, 40.0, 24.0, 16.0],
+];
+
+/// An instance-segmentation config (network-type=3) as DeepStream users write them: a 64x64
+/// model whose output `rows` is [`INSTANCE_ROWS`] whatever the image, decoded by
+/// `NvDsInferParseRowMasks` of the C++ parser library core's tests use
+/// (`core/tests/custom_parser/rows_parser.cpp`, compiled here): each object gets a 4x2 mask
+/// whose value i is its class + i / 8; output-instance-mask=1, segmentation-threshold=0.3.
+pub fn instance_segmenter(test: &str) -> PathBuf {
+    let onnx = temp_file(
+        test,
+        "rows.onnx",
+        &nvtl_core::model::builder::OnnxBuilder::constant_output(
+            "image",
+            &[1, 3, 64, 64],
+            "rows",
+            &[1, 2, 6],
+            INSTANCE_ROWS.concat(),
+        )
+        .to_bytes("nvtl instance mask test"),
+    );
+    let library = temp_file(test, "librows_parser.so", b"");
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/custom_parser/rows_parser.cpp");
+    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let status = std::process::Command::new(&compiler)
+        .args(["-shared", "-fPIC", "-O1", "-Wl,-Bsymbolic", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .unwrap_or_else(|e| panic!("{compiler}: {e}"));
+    assert!(status.success(), "{compiler} {}", source.display());
+    let config = format!(
+        "[property]\n\
+         onnx-file={}\n\
+         network-type=3\n\
+         num-detected-classes=2\n\
+         cluster-mode=4\n\
+         output-instance-mask=1\n\
+         segmentation-threshold=0.3\n\
+         net-scale-factor=0.00392156862745098\n\
+         custom-lib-path={}\n\
+         parse-bbox-instance-mask-func-name=NvDsInferParseRowMasks\n\
+         [class-attrs-all]\n\
+         pre-cluster-threshold=0.5\n",
+        onnx.display(),
+        library.display()
+    );
+    temp_file(test, "instance.txt", config.as_bytes())
+}
