@@ -35,7 +35,6 @@ const KEPT_KEYS: &[(&str, ValueKind)] = &[
 
 #[derive(Clone, Copy, Debug)]
 enum ValueKind {
-    Text,
     Bool,
     Number,
 }
@@ -580,7 +579,6 @@ impl InferConfig {
             other => {
                 if let Some((name, kind)) = KEPT_KEYS.iter().find(|(name, _)| *name == other) {
                     match kind {
-                        ValueKind::Text => {}
                         ValueKind::Bool => {
                             v.bool()?;
                         }
