@@ -437,6 +437,15 @@ fn dog_in(pipeline: &str, frame: &HostFrame) -> Object {
         .expect("CenterNet finds the dog")
 }
 
+/// The box of the dog CenterNet alone finds in `frame` (dog.jpg).
+fn dog_box_in(frame: &HostFrame) -> (u32, u32, u32, u32) {
+    let centernet = format!(
+        "nvtlinfer name=last config-file-path={}",
+        bundle(CENTERNET).config.display()
+    );
+    dog_in(&centernet, frame).rect
+}
+
 /// The inference calls so far of the harness's element named `last`.
 fn inferences(h: &Harness) -> u64 {
     h.element()
@@ -805,16 +814,8 @@ fn segmentation_maps_become_deepstream_segmentation_meta() {
 fn tracked_objects_keep_their_classification_until_it_is_due_again() {
     let _serial = serial();
     init();
-    // Where CenterNet finds the dog in dog.jpg.
     let frame = rgba_frame("dog.jpg");
-    let dog = dog_in(
-        &format!(
-            "nvtlinfer name=last config-file-path={}",
-            bundle(CENTERNET).config.display()
-        ),
-        &frame,
-    );
-    let (x, y, w, h) = dog.rect;
+    let (x, y, w, h) = dog_box_in(&frame);
     // Most of the dog's box, then all of it: an area grown by over a half.
     let dog_box = [x as f32, y as f32, w as f32 * 0.8, h as f32 * 0.8];
     let grown = [x as f32, y as f32, w as f32, h as f32];
@@ -890,14 +891,7 @@ fn in_classifier_async_mode_buffers_go_on_and_results_come_with_later_frames() {
     let _serial = serial();
     init();
     let frame = rgba_frame("dog.jpg");
-    let dog = dog_in(
-        &format!(
-            "nvtlinfer name=last config-file-path={}",
-            bundle(CENTERNET).config.display()
-        ),
-        &frame,
-    );
-    let (x, y, w, h) = dog.rect;
+    let (x, y, w, h) = dog_box_in(&frame);
     let dog_box = [x as f32, y as f32, w as f32, h as f32];
     let secondary = |config: PathBuf| {
         let mut h = Harness::new_parse(&format!(
