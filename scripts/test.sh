@@ -71,6 +71,17 @@ if [ "$run_lint" = 1 ]; then
     --all-targets -- -D warnings
 fi
 
+section "cargo test (build)"
+cargo test --release --workspace --no-run
+
+# The element's tests read zoo bundles from the cache (NVTL_CACHE_DIR) and cannot convert
+# MobileNetV2 themselves (its converter is the trainer's, on burn): the trainer the build above
+# made pulls them first, as a user would. A model already in the cache is not fetched again.
+section "zoo models the tests read"
+for model in centernet_mobilenetv3_coco blazeface_front_128 mobilenet_v2_imagenet; do
+  "$target_dir/release/trainer" zoo pull "$model"
+done
+
 section "cargo test"
 cargo test --release --workspace 2>&1 | tee "$log_dir/cargo-test.log"
 
