@@ -137,14 +137,8 @@ fn infer(engine: &mut Engine) -> Result<InferResult, EngineError> {
         planes: vec![&pixels],
         strides: vec![128 * 3],
     };
-    let full = Rect {
-        x: 0,
-        y: 0,
-        width: 128,
-        height: 128,
-    };
     engine
-        .infer_regions(&frame, &[full])
+        .infer_regions(&frame, &[Rect::full(128, 128)])
         .map(|mut results| results.remove(0))
 }
 

@@ -446,6 +446,17 @@ fn dog_box_in(frame: &HostFrame) -> (u32, u32, u32, u32) {
     dog_in(&centernet, frame).rect
 }
 
+/// Frame `frame_num` of source 3 as a batch of one, with the dog (class 16 of unique-id 1)
+/// twice: the object nvtracker follows (id 42) in `tracked_box`, then untracked in
+/// `untracked_box`.
+fn tracked_dog(frame_num: usize, tracked_box: [f32; 4], untracked_box: [f32; 4]) -> Batch {
+    let batch = Batch::new(1);
+    batch.set_source(0, 3, frame_num as i32);
+    batch.add_tracked(0, 1, 16, tracked_box, 42);
+    batch.add_upstream(0, 1, 16, untracked_box);
+    batch
+}
+
 /// The inference calls so far of the harness's element named `last`.
 fn inferences(h: &Harness) -> u64 {
     h.element()
@@ -837,11 +848,7 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
         .into_iter()
         .enumerate()
     {
-        let batch = Batch::new(1);
-        batch.set_source(0, 3, frame_num as i32);
-        // The tracked dog (tracker id 42), and the same box untracked.
-        batch.add_tracked(0, 1, 16, tracked_box, 42);
-        batch.add_upstream(0, 1, 16, dog_box);
+        let batch = tracked_dog(frame_num, tracked_box, dog_box);
         let before = inferences(&h);
         let surface =
             HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame.clone()], false);
@@ -926,11 +933,7 @@ fn in_classifier_async_mode_buffers_go_on_and_results_come_with_later_frames() {
     // Per frame: inferences so far, once the worker is done.
     let calls = [1, 1, 1, 2, 2];
     for (frame_num, calls) in calls.into_iter().enumerate() {
-        let batch = Batch::new(1);
-        batch.set_source(0, 3, frame_num as i32);
-        // The tracked dog (tracker id 42), and the same box untracked.
-        batch.add_tracked(0, 1, 16, dog_box, 42);
-        batch.add_upstream(0, 1, 16, dog_box);
+        let batch = tracked_dog(frame_num, dog_box, dog_box);
         let (tracked, untracked) = push(&mut h, &batch);
         if frame_num == 0 {
             assert!(

@@ -42,6 +42,23 @@ struct Entry {
     under_inference: bool,
 }
 
+impl Entry {
+    /// `object` inferred (or queued) on this frame, with `attributes` attached meanwhile.
+    fn inferred(
+        object: &TrackedObject,
+        attributes: Vec<ClassifierAttribute>,
+        under_inference: bool,
+    ) -> Entry {
+        Entry {
+            inferred_frame: object.frame_num,
+            inferred_area: object.area,
+            attributes,
+            seen_frame: object.frame_num,
+            under_inference,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct ObjectHistory {
     entries: HashMap<(u32, u64), Entry>,
@@ -71,34 +88,22 @@ impl ObjectHistory {
     pub(super) fn record(&mut self, object: &TrackedObject, attributes: &[ClassifierAttribute]) {
         self.entries.insert(
             (object.source_id, object.object_id),
-            Entry {
-                inferred_frame: object.frame_num,
-                inferred_area: object.area,
-                attributes: attributes.to_vec(),
-                seen_frame: object.frame_num,
-                under_inference: false,
-            },
+            Entry::inferred(object, attributes.to_vec(), false),
         );
     }
 
     /// Marks `object` as queued for classification on this frame (classifier-async-mode) and
     /// returns its last result, to attach until the new one comes.
     pub(super) fn begin(&mut self, object: &TrackedObject) -> Vec<ClassifierAttribute> {
-        let entry = self
+        let key = (object.source_id, object.object_id);
+        let last = self
             .entries
-            .entry((object.source_id, object.object_id))
-            .or_insert_with(|| Entry {
-                inferred_frame: object.frame_num,
-                inferred_area: object.area,
-                attributes: Vec::new(),
-                seen_frame: object.frame_num,
-                under_inference: true,
-            });
-        entry.inferred_frame = object.frame_num;
-        entry.inferred_area = object.area;
-        entry.seen_frame = object.frame_num;
-        entry.under_inference = true;
-        entry.attributes.clone()
+            .remove(&key)
+            .map(|entry| entry.attributes)
+            .unwrap_or_default();
+        self.entries
+            .insert(key, Entry::inferred(object, last.clone(), true));
+        last
     }
 
     /// The result of a classification [`ObjectHistory::begin`] queued for `object` (as it was
