@@ -240,7 +240,7 @@ fn compare_model(bundle: &Path, photo: &image::RgbaImage, runs: usize) -> Result
             .iter()
             .map(|r| match r {
                 InferResult::Objects(o) => o.len(),
-                InferResult::Attributes(a) => a.len(),
+                InferResult::Classification(c) => c.attributes.len(),
                 InferResult::Segmentation(_) | InferResult::Raw => 1,
             })
             .sum();

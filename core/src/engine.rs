@@ -15,7 +15,9 @@ use crate::decode::custom_lib::{
 use crate::decode::{self, DecodeContext, Decoded, Parser};
 use crate::model::{Labels, LabelsError};
 use crate::preprocess::{self, FrameView, PreprocessError, PreprocessParams, Rect, Transform};
-use crate::{BBox, ClassifierAttribute, Detection, InstanceMask, SegmentationMap, Tensor};
+use crate::{
+    BBox, ClassifierAttribute, ClassifierOutput, Detection, InstanceMask, SegmentationMap, Tensor,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -109,7 +111,7 @@ pub struct FrameObject {
 #[derive(Clone, Debug, PartialEq)]
 pub enum InferResult {
     Objects(Vec<FrameObject>),
-    Attributes(Vec<ClassifierAttribute>),
+    Classification(ClassifierOutput),
     Segmentation(SegmentationMap),
     /// network-type=100: no decoding, raw tensors only.
     Raw,
@@ -596,6 +598,18 @@ impl Engine {
         Ok(results)
     }
 
+    /// `attributes` with the label file's label wherever they have none.
+    fn labelled(&self, mut attributes: Vec<ClassifierAttribute>) -> Vec<ClassifierAttribute> {
+        if let Some(labels) = &self.labels {
+            for attribute in attributes.iter_mut().filter(|a| a.label.is_none()) {
+                attribute.label = labels
+                    .classifier_label(attribute.attribute_index, attribute.class_id)
+                    .map(str::to_string);
+            }
+        }
+        attributes
+    }
+
     /// Decodes batch item `batch_index` of `selected` (the decoder's outputs, in config order).
     fn postprocess(
         &self,
@@ -616,7 +630,7 @@ impl Engine {
         };
         let decoded = match (self.custom_parser.as_deref(), self.parser) {
             (Some((CustomParser::Classifier(custom), parse_params)), _) => {
-                let (attributes, _description) = custom
+                let (attributes, description) = custom
                     .parse(
                         selected,
                         batch_index,
@@ -624,7 +638,12 @@ impl Engine {
                         config.classifier_threshold,
                     )
                     .map_err(|e| decode_error(e.to_string()))?;
-                Decoded::Attributes(attributes)
+                // The parser's own labels and description win, as in nvinfer; the label file
+                // names the attributes it left unlabelled.
+                return Ok(InferResult::Classification(ClassifierOutput {
+                    attributes: self.labelled(attributes),
+                    description,
+                }));
             }
             (Some((CustomParser::InstanceMask(custom), parse_params)), _) => {
                 let masked = custom
@@ -683,17 +702,9 @@ impl Engine {
                 .collect();
                 InferResult::Objects(objects)
             }
-            Decoded::Attributes(mut attributes) => {
-                // A custom parser's own labels win, as in nvinfer; the label file fills in.
-                if let Some(labels) = &self.labels {
-                    for attribute in attributes.iter_mut().filter(|a| a.label.is_none()) {
-                        attribute.label = labels
-                            .classifier_label(attribute.attribute_index, attribute.class_id)
-                            .map(str::to_string);
-                    }
-                }
-                InferResult::Attributes(attributes)
-            }
+            Decoded::Attributes(attributes) => InferResult::Classification(
+                ClassifierOutput::described_by_labels(self.labelled(attributes)),
+            ),
             Decoded::Segmentation(map) => InferResult::Segmentation(map),
         })
     }

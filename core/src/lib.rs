@@ -15,5 +15,7 @@ pub mod preprocess;
 pub mod tensor;
 pub mod zoo;
 
-pub use objects::{BBox, ClassifierAttribute, Detection, InstanceMask, SegmentationMap};
+pub use objects::{
+    BBox, ClassifierAttribute, ClassifierOutput, Detection, InstanceMask, SegmentationMap,
+};
 pub use tensor::Tensor;

@@ -104,6 +104,32 @@ pub struct ClassifierAttribute {
     pub label: Option<String>,
 }
 
+/// What a classifier found for one frame or object (nvinfer's classification output).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClassifierOutput {
+    pub attributes: Vec<ClassifierAttribute>,
+    /// nvinfer's description string (`descString`), DeepStream's on-screen text for the result:
+    /// the built-in parsing writes each labelled attribute's label followed by a space, a custom
+    /// parser whatever it likes. nvinfer attaches nothing to DeepStream metadata when it is
+    /// empty.
+    pub description: String,
+}
+
+impl ClassifierOutput {
+    /// The output of nvinfer's built-in parsing, described by the attributes' labels.
+    pub fn described_by_labels(attributes: Vec<ClassifierAttribute>) -> ClassifierOutput {
+        let description = attributes
+            .iter()
+            .filter_map(|a| a.label.as_deref())
+            .map(|label| format!("{label} "))
+            .collect();
+        ClassifierOutput {
+            attributes,
+            description,
+        }
+    }
+}
+
 /// Per-pixel class map of a semantic segmentation network, in network output resolution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SegmentationMap {
@@ -115,4 +141,34 @@ pub struct SegmentationMap {
     /// The output's values, `[c * height * width + y * width + x]` whatever the output's layout
     /// (DeepStream's `class_probabilities_map`).
     pub class_probabilities: Vec<f32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribute(attribute_index: u32, label: Option<&str>) -> ClassifierAttribute {
+        ClassifierAttribute {
+            attribute_index,
+            class_id: 0,
+            probability: 0.9,
+            label: label.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_built_in_description_is_each_label_and_a_space_as_nvinfer_writes_it() {
+        let output = ClassifierOutput::described_by_labels(vec![
+            attribute(0, Some("car")),
+            attribute(1, None),
+            attribute(2, Some("red")),
+        ]);
+        assert_eq!(output.description, "car red ");
+        assert_eq!(output.attributes.len(), 3, "unlabelled attributes stay");
+        assert_eq!(
+            ClassifierOutput::described_by_labels(vec![attribute(0, None)]).description,
+            "",
+            "without labels there is nothing to describe"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use nvtl_core::config::InferConfig;
 use nvtl_core::engine::{Engine, EngineError, InferResult};
 use nvtl_core::model::builder::OnnxBuilder;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
-use nvtl_core::InstanceMask;
+use nvtl_core::{ClassifierOutput, InstanceMask};
 
 fn dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nvtl-custom-parser-{}", std::process::id()));
@@ -380,9 +380,14 @@ fn classifier(threshold: f32) -> Engine {
 #[test]
 fn the_library_s_classifier_parser_labels_what_the_label_file_does_not() {
     let _parsing = PARSING.lock().unwrap_or_else(|p| p.into_inner());
-    let InferResult::Attributes(attributes) = infer(&mut classifier(0.5)).unwrap() else {
+    let InferResult::Classification(output) = infer(&mut classifier(0.5)).unwrap() else {
         panic!("a classifier gives attributes")
     };
+    assert_eq!(
+        output.description, "a description longer than sixteen bytes",
+        "the parser's description string, which DeepStream shows"
+    );
+    let attributes = output.attributes;
     let found: Vec<(u32, u32, f32, Option<&str>)> = attributes
         .iter()
         .map(|a| {
@@ -406,7 +411,9 @@ fn the_library_s_classifier_parser_labels_what_the_label_file_does_not() {
     );
 
     // Above the best score: the parser leaves attribute 0 out.
-    let InferResult::Attributes(attributes) = infer(&mut classifier(0.8)).unwrap() else {
+    let InferResult::Classification(ClassifierOutput { attributes, .. }) =
+        infer(&mut classifier(0.8)).unwrap()
+    else {
         panic!("a classifier gives attributes")
     };
     assert_eq!(attributes.len(), 1);

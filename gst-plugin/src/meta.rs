@@ -9,8 +9,10 @@
 //!   segmentation-threshold) and `data` (bytes, little-endian f32, row-major), the parser's mask
 //!   laid over the object's box as DeepStream's `NvOSD_MaskParams`;
 //! - classifier results are `nvtl/classification` params on the object they classify (or on a
-//!   full-frame ROI of type `frame` in primary mode): `unique-id` (uint), and per attribute the
-//!   arrays `attribute-indexes`, `class-ids` (uint), `labels` (string), `probabilities` (double);
+//!   full-frame ROI of type `frame` in primary mode): `unique-id` (uint), `description` (string,
+//!   nvinfer's description of the result: the labels, each followed by a space, or what a custom
+//!   parser wrote), and per attribute the arrays `attribute-indexes`, `class-ids` (uint),
+//!   `labels` (string), `probabilities` (double);
 //! - raw output tensors (output-tensor-meta=true) are one custom meta `NvtlTensorMeta` per frame
 //!   or object inferred, with `unique-id`, `object-id` (the ROI id in secondary mode, -1 for a
 //!   frame), `batch-index` (batched NVMM buffers only) and `tensors`, a list of `tensor`
@@ -23,7 +25,9 @@ use gst::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 
 use nvtl_core::engine::FrameObject;
-use nvtl_core::{BBox, ClassifierAttribute, InstanceMask, SegmentationMap, Tensor};
+use nvtl_core::{
+    BBox, ClassifierAttribute, ClassifierOutput, InstanceMask, SegmentationMap, Tensor,
+};
 
 pub const DETECTION: &str = "nvtl/detection";
 pub const CLASSIFICATION: &str = "nvtl/classification";
@@ -219,12 +223,13 @@ pub fn attach_object(
     id
 }
 
-fn classification_param(unique_id: u32, attributes: &[ClassifierAttribute]) -> gst::Structure {
+fn classification_param(unique_id: u32, output: &ClassifierOutput) -> gst::Structure {
     let collect = |f: &dyn Fn(&ClassifierAttribute) -> glib::SendValue| {
-        gst::Array::from_values(attributes.iter().map(f))
+        gst::Array::from_values(output.attributes.iter().map(f))
     };
     gst::Structure::builder(CLASSIFICATION)
         .field("unique-id", unique_id)
+        .field("description", &output.description)
         .field(
             "attribute-indexes",
             collect(&|a| a.attribute_index.to_send_value()),
@@ -252,11 +257,11 @@ pub fn attach_classification(
     buffer: &mut gst::BufferRef,
     object_id: i32,
     unique_id: u32,
-    attributes: &[ClassifierAttribute],
+    output: &ClassifierOutput,
 ) -> bool {
     for mut meta in buffer.iter_meta_mut::<VideoRegionOfInterestMeta>() {
         if meta.id() == object_id {
-            meta.add_param(classification_param(unique_id, attributes));
+            meta.add_param(classification_param(unique_id, output));
             return true;
         }
     }
@@ -269,14 +274,14 @@ pub fn attach_frame_classification(
     width: u32,
     height: u32,
     unique_id: u32,
-    attributes: &[ClassifierAttribute],
+    output: &ClassifierOutput,
     batch_index: Option<u32>,
 ) {
     let id = next_object_id(buffer);
     let mut meta = VideoRegionOfInterestMeta::add(buffer, FRAME_ROI_TYPE, (0, 0, width, height));
     meta.set_id(id);
     meta.set_parent_id(-1);
-    let mut param = classification_param(unique_id, attributes);
+    let mut param = classification_param(unique_id, output);
     if let Some(index) = batch_index {
         param.set(BATCH_INDEX, index);
     }

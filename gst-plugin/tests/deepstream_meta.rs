@@ -580,7 +580,8 @@ fn detections_and_classifications_become_deepstream_metadata_per_frame() {
             assert_eq!(classifier_types(obj), [Some("breed".to_string())]);
             assert_eq!(
                 on_screen(obj),
-                (format!("{label} {}", classified[0]), label)
+                (format!("{label} {} ", classified[0]), label),
+                "nvinfer's text: the detector's label, a space, the classifier's description"
             );
             // The classifier's raw output for this object, on the object.
             let object_metas = user_metas(&batch, batch_id, Some(obj));
@@ -1012,6 +1013,7 @@ fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
         .find(|o| o.roi_type == "frame")
         .expect("the GStreamer full-frame ROI");
     let label = frame_roi.classifications[0].label.clone();
+    assert_eq!(frame_description(&out), format!("{label} "));
 
     let ds = batch.objects(0);
     assert_eq!(ds.len(), 1, "one full-frame object");
@@ -1033,10 +1035,66 @@ fn a_primary_classifier_adds_a_full_frame_object_as_nvinfer_does() {
     );
     assert_eq!(
         on_screen(ds[0]).0,
-        format!(" {label}"),
-        "nvinfer's text: a space, the label"
+        format!(" {label} "),
+        "nvinfer's text: a space, the description (the label and a space)"
     );
     assert_eq!(batch.infer_done(0), 0, "bInferDone is a detector's");
+}
+
+/// The `description` of the primary classifier's result on the GStreamer full-frame ROI.
+fn frame_description(buffer: &gst::BufferRef) -> String {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .find(|roi| roi.roi_type() == "frame")
+        .and_then(|roi| {
+            roi.param("nvtl/classification")
+                .and_then(|param| param.get::<String>("description").ok())
+        })
+        .expect("a full-frame ROI with a described classification")
+}
+
+#[test]
+fn a_classification_nvinfer_cannot_describe_is_not_attached_to_deepstream_metadata() {
+    let _serial = serial();
+    // MobileNetV2 without its label file: the result has attributes but no labels, so nvinfer's
+    // description is empty and nvinfer attaches nothing.
+    let mobilenet = bundle(MOBILENET);
+    let config: String = std::fs::read_to_string(&mobilenet.config)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("labelfile-path"))
+        .map(|line| match line.strip_prefix("onnx-file=") {
+            Some(_) => format!("onnx-file={}\n", mobilenet.onnx.display()),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    let config = temp_file("undescribed", "config.txt", config.as_bytes());
+    let batch = Batch::new(1);
+    let (out, calls) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={} unique-id=4",
+            config.display()
+        ),
+        HostSurface::new(
+            Abi::Ds6,
+            MemType::CudaPinned,
+            1,
+            vec![rgba_frame("dog.jpg")],
+            false,
+        ),
+    );
+    assert_lock_released();
+    assert_eq!(calls, 1);
+    let frame_roi = objects(&out)
+        .into_iter()
+        .find(|o| o.roi_type == "frame")
+        .expect("the GStreamer full-frame ROI still carries the result");
+    assert!(frame_roi.classifications[0].label.starts_with("class"));
+    assert_eq!(frame_description(&out), "");
+    assert!(
+        batch.objects(0).is_empty(),
+        "no full-frame NvDsObjectMeta for a result nvinfer would not describe"
+    );
 }
 
 /// dog.jpg through CenterNet (unique-id 1) on an NVMM buffer, with `batch`'s DeepStream

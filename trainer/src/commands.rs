@@ -504,8 +504,8 @@ pub fn infer(args: InferArgs, quiet: bool) -> Result<ExitCode> {
                 }
                 objects_total += objects.len();
             }
-            InferResult::Attributes(attributes) => {
-                for a in attributes {
+            InferResult::Classification(output) => {
+                for a in &output.attributes {
                     let label = a.label.clone().unwrap_or_else(|| a.class_id.to_string());
                     println!("{}: {label} {:.3}", path.display(), a.probability);
                     draw_labelled_box(

@@ -269,10 +269,11 @@ fn calibrate_cli_writes_the_nvinfer_bundle_and_the_qdq_bundle() {
     // The QDQ bundle runs on the element's engine and still sees a cat in chelsea.png.
     let mut runner = nvtl_trainer::runner::BundleRunner::open(&out.join("qdq"), 0).unwrap();
     let (_, result) = runner.run_file(&common::asset("chelsea.png")).unwrap();
-    let nvtl_core::engine::InferResult::Attributes(attributes) = result else {
+    let nvtl_core::engine::InferResult::Classification(output) = result else {
         panic!("a classifier gives attributes");
     };
-    let label = attributes
+    let label = output
+        .attributes
         .first()
         .and_then(|a| a.label.clone())
         .unwrap_or_default();

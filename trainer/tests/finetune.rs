@@ -171,9 +171,10 @@ fn mobilenet_learns_digits_and_the_bundle_runs_in_the_engine() {
                 .path(),
         )
         .unwrap();
-    let nvtl_core::engine::InferResult::Attributes(attributes) = result else {
+    let nvtl_core::engine::InferResult::Classification(output) = result else {
         panic!("classifier output expected")
     };
+    let attributes = output.attributes;
     assert!(
         attributes[0]
             .label
@@ -325,10 +326,10 @@ fn add_class_keeps_old_classes_with_merged_data_and_with_distillation() {
         for class in 0..9 {
             for file in std::fs::read_dir(held_out.join(class.to_string())).unwrap() {
                 let (_, result) = runner.run_file(&file.unwrap().path()).unwrap();
-                let nvtl_core::engine::InferResult::Attributes(a) = result else {
+                let nvtl_core::engine::InferResult::Classification(output) = result else {
                     panic!("classifier output expected")
                 };
-                right += usize::from(a[0].class_id as usize == class);
+                right += usize::from(output.attributes[0].class_id as usize == class);
                 total += 1;
             }
         }

@@ -34,10 +34,10 @@ fn mobilenet() -> PulledBundle {
 }
 
 fn top1(result: &InferResult) -> (String, f32) {
-    let InferResult::Attributes(attributes) = result else {
+    let InferResult::Classification(output) = result else {
         panic!("a classifier result, got {result:?}")
     };
-    let best = &attributes[0];
+    let best = &output.attributes[0];
     (best.label.clone().unwrap_or_default(), best.probability)
 }
 

@@ -150,11 +150,12 @@ fn mobilenet_head_becomes_ten_classes_with_new_channels() {
     .unwrap();
     let mut runner = BundleRunner::open(&dir, 0).unwrap();
     let (_, result) = runner.run_file(&asset("coffee.png")).unwrap();
-    let InferResult::Attributes(attributes) = result else {
+    let InferResult::Classification(output) = result else {
         panic!("classifier output expected")
     };
-    assert!(attributes[0].class_id < 10);
-    assert!(classes.contains(attributes[0].label.as_ref().unwrap()));
+    let best = &output.attributes[0];
+    assert!(best.class_id < 10);
+    assert!(classes.contains(best.label.as_ref().unwrap()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -14,6 +14,8 @@ use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use libloading::Library;
 
+use crate::ClassifierOutput;
+
 /// `NvDsBaseMeta`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -253,20 +255,37 @@ pub unsafe fn write_label_text(
     };
 }
 
-/// Appends classifier labels to an object's on-screen text, as nvinfer's secondary classifiers
-/// do (`"car" + " " + "red"`); an object without text gets none.
+/// Appends a classifier's description to an object's on-screen text as nvinfer does
+/// (`"car" + " " + "red "`); an object without text gets nvinfer's label text (see
+/// [`write_label_text`]) at (`left`, `top`), holding `" "` and the description.
 ///
 /// # Safety
 /// As [`write_label_text`].
-pub unsafe fn append_label_text(text: *mut NvOsdTextParams, alloc: &GAlloc, labels: &str) {
-    let t = &mut *text;
-    if t.display_text.is_null() || labels.is_empty() {
+pub unsafe fn append_label_text(
+    text: *mut NvOsdTextParams,
+    alloc: &GAlloc,
+    description: &str,
+    left: f32,
+    top: f32,
+) {
+    if description.is_empty() {
         return;
     }
+    let t = &mut *text;
+    if t.display_text.is_null() {
+        write_label_text(text, alloc, "", left, top);
+    }
     let old = std::ffi::CStr::from_ptr(t.display_text).to_string_lossy();
-    let joined = alloc.strdup(&format!("{old} {labels}"));
+    let joined = alloc.strdup(&format!("{old} {description}"));
     (alloc.free)(t.display_text as *mut c_void);
     t.display_text = joined;
+}
+
+/// Whether nvinfer attaches a classifier's `output` to DeepStream metadata: only when it has
+/// attributes and a description (a result without labels, or whose custom parser left the
+/// description empty, is not attached).
+pub fn nvinfer_attaches(output: &ClassifierOutput) -> bool {
+    !output.attributes.is_empty() && !output.description.is_empty()
 }
 
 /// `NvDsClassifierMeta`.
@@ -631,15 +650,6 @@ pub struct DsObject {
     pub mask: Option<crate::InstanceMask>,
 }
 
-/// One classifier attribute to add to an object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DsLabel {
-    pub attribute_index: u32,
-    pub class_id: u32,
-    pub probability: f32,
-    pub label: Option<String>,
-}
-
 /// An object already in the batch meta (from nvinfer or another nvtlinfer upstream).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DsUpstream {
@@ -740,7 +750,7 @@ impl DsMeta {
         (!batch.is_null()).then_some(batch)
     }
 
-    /// Adds `objects` (each with its classifier labels) to the frame meta with `batch_id`, and
+    /// Adds `objects` (each with its classifier result) to the frame meta with `batch_id`, and
     /// for a detector's (`detector`) marks the frame inferred (`bInferDone`, which nvtracker
     /// reads), under the batch's meta lock, as nvinfer does. Returns how many objects were
     /// added (0 when no frame meta has that batch id).
@@ -751,7 +761,7 @@ impl DsMeta {
         &self,
         batch: *mut c_void,
         batch_id: u32,
-        objects: &[(DsObject, Vec<DsLabel>)],
+        objects: &[(DsObject, Option<ClassifierOutput>)],
         detector: bool,
         classifier_type: Option<&str>,
     ) -> usize {
@@ -762,15 +772,14 @@ impl DsMeta {
             if detector {
                 (*(frame as *mut NvDsFrameMetaHead)).b_infer_done = 1;
             }
-            for (object, labels) in objects {
+            for (object, classified) in objects {
                 let obj = (self.acquire_obj)(batch);
                 if obj.is_null() {
                     break;
                 }
                 self.fill_object(obj, object);
-                if !labels.is_empty() {
-                    self.add_labels(batch, obj, object.unique_id, labels, classifier_type);
-                    self.append_text(obj, labels);
+                if let Some(output) = classified {
+                    self.add_classification(batch, obj, object.unique_id, output, classifier_type);
                 }
                 (self.add_obj)(frame, obj, object.parent);
                 added += 1;
@@ -850,12 +859,11 @@ impl DsMeta {
         batch: *mut c_void,
         object: *mut c_void,
         unique_id: i32,
-        labels: &[DsLabel],
+        output: &ClassifierOutput,
         classifier_type: Option<&str>,
     ) {
         (self.lock)(batch);
-        self.add_labels(batch, object, unique_id, labels, classifier_type);
-        self.append_text(object, labels);
+        self.add_classification(batch, object, unique_id, output, classifier_type);
         (self.unlock)(batch);
     }
 
@@ -952,51 +960,53 @@ impl DsMeta {
         }
     }
 
-    /// Adds the labels to the object's on-screen text (caller holds the meta lock).
-    unsafe fn append_text(&self, obj: *mut c_void, labels: &[DsLabel]) {
-        let (Some(major), Some(alloc)) = (self.major, &self.alloc) else {
-            return;
-        };
-        let joined: Vec<&str> = labels
-            .iter()
-            .filter_map(|l| l.label.as_deref())
-            .filter(|l| !l.is_empty())
-            .collect();
-        let text = (obj as *mut u8).add(text_params_offset(major)) as *mut NvOsdTextParams;
-        append_label_text(text, alloc, &joined.join(" "));
-    }
-
-    unsafe fn add_labels(
+    /// Adds `output` to `obj` as an `NvDsClassifierMeta` and its description to the object's
+    /// on-screen text (caller holds the meta lock).
+    unsafe fn add_classification(
         &self,
         batch: *mut c_void,
         obj: *mut c_void,
         unique_id: i32,
-        labels: &[DsLabel],
+        output: &ClassifierOutput,
         classifier_type: Option<&str>,
     ) {
+        if !nvinfer_attaches(output) {
+            return;
+        }
         let classifier = (self.acquire_classifier)(batch) as *mut NvDsClassifierMeta;
         if classifier.is_null() {
             return;
         }
-        (*classifier).num_labels = labels.len() as c_uint;
+        (*classifier).num_labels = output.attributes.len() as c_uint;
         (*classifier).unique_component_id = unique_id;
         (*classifier).classifier_type = classifier_type.map_or(std::ptr::null(), interned);
-        for label in labels {
+        for attribute in &output.attributes {
             let info = (self.acquire_label)(batch) as *mut NvDsLabelInfo;
             if info.is_null() {
                 break;
             }
-            (*info).result_class_id = label.class_id;
-            (*info).label_id = label.attribute_index;
-            (*info).result_prob = label.probability;
+            (*info).result_class_id = attribute.class_id;
+            (*info).label_id = attribute.attribute_index;
+            (*info).result_prob = attribute.probability;
             (*info).p_result_label = std::ptr::null_mut();
             copy_label(
                 (*info).result_label.as_mut_ptr(),
-                label.label.as_deref().unwrap_or(""),
+                attribute.label.as_deref().unwrap_or(""),
             );
             (self.add_label)(classifier as *mut c_void, info as *mut c_void);
         }
         (self.add_classifier)(obj, classifier as *mut c_void);
+        if let (Some(major), Some(alloc)) = (self.major, &self.alloc) {
+            let head = &*(obj as *const NvDsObjectMetaHead);
+            let text = (obj as *mut u8).add(text_params_offset(major)) as *mut NvOsdTextParams;
+            append_label_text(
+                text,
+                alloc,
+                &output.description,
+                head.rect_params.left,
+                head.rect_params.top,
+            );
+        }
     }
 }
 
@@ -1251,8 +1261,15 @@ mod tests {
                 .into_owned()
         };
         unsafe {
-            append_label_text(&mut text, &alloc, "red");
-            assert!(text.display_text.is_null(), "no text, nothing to extend");
+            append_label_text(&mut text, &alloc, "", 40.5, 4.0);
+            assert!(text.display_text.is_null(), "nothing to describe, no text");
+            append_label_text(&mut text, &alloc, "red ", 40.5, 24.0);
+            assert_eq!(
+                read(&text),
+                " red ",
+                "no text yet: nvinfer's, then the description"
+            );
+            assert_eq!((text.x_offset, text.y_offset), (40, 14));
             write_label_text(&mut text, &alloc, "car", 40.5, 4.0);
             assert_eq!(read(&text), "car");
             assert_eq!((text.x_offset, text.y_offset), (40, 0));
@@ -1262,8 +1279,9 @@ mod tests {
                 b"Serif"
             );
             assert_eq!((text.set_bg_clr, text.text_bg_clr.alpha), (1, 1.0));
-            append_label_text(&mut text, &alloc, "red sedan");
-            assert_eq!(read(&text), "car red sedan");
+            append_label_text(&mut text, &alloc, "red sedan ", 0.0, 0.0);
+            assert_eq!(read(&text), "car red sedan ");
+            assert_eq!(text.x_offset, 40, "an object's text stays where it was");
             write_label_text(&mut text, &alloc, "person", 10.0, 50.0);
             assert_eq!((read(&text).as_str(), text.y_offset), ("person", 40));
             (alloc.free)(text.display_text as *mut c_void);

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use nvtl_core::engine::{Engine, EngineError, FillInput, InferResult, StageTimes, Target};
 use nvtl_core::preprocess::{PreprocessParams, Transform};
-use nvtl_core::ClassifierAttribute;
+use nvtl_core::ClassifierOutput;
 
 use super::history::TrackedObject;
 
@@ -22,7 +22,7 @@ struct Request {
 }
 
 /// The classifications of one submitted batch of objects, or why the model failed on it.
-pub(super) type Outcome = Result<Vec<(TrackedObject, Vec<ClassifierAttribute>)>, EngineError>;
+pub(super) type Outcome = Result<Vec<(TrackedObject, ClassifierOutput)>, EngineError>;
 
 pub(super) struct AsyncClassifier {
     requests: Option<mpsc::Sender<Vec<Request>>>,
@@ -57,11 +57,11 @@ impl AsyncClassifier {
                                 .iter()
                                 .zip(results)
                                 .map(|(request, result)| {
-                                    let attributes = match result {
-                                        InferResult::Attributes(attributes) => attributes,
-                                        _ => Vec::new(),
+                                    let output = match result {
+                                        InferResult::Classification(output) => output,
+                                        _ => ClassifierOutput::default(),
                                     };
-                                    (request.object, attributes)
+                                    (request.object, output)
                                 })
                                 .collect()
                         });

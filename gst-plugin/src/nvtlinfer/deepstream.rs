@@ -9,9 +9,9 @@ use std::sync::LazyLock;
 
 use nvtl_core::engine::{Engine, InferResult};
 use nvtl_core::nvmm::dsmeta::{
-    DsLabel, DsMeta, DsObject, DsUserMeta, TensorOutputs, UNTRACKED_OBJECT_ID,
+    nvinfer_attaches, DsMeta, DsObject, DsUserMeta, TensorOutputs, UNTRACKED_OBJECT_ID,
 };
-use nvtl_core::{ClassifierAttribute, Tensor};
+use nvtl_core::Tensor;
 
 use super::history::TrackedObject;
 use super::imp::TargetResult;
@@ -217,7 +217,7 @@ impl DsBatch {
                                 parent,
                                 mask: object.mask.clone(),
                             },
-                            Vec::new(),
+                            None,
                         ));
                     }
                 }
@@ -231,9 +231,9 @@ impl DsBatch {
                         unsafe { self.ds.add_user_meta(self.batch, batch_id, object, meta) };
                     }
                 }
-                InferResult::Attributes(attributes) if !attributes.is_empty() && *parent < 0 => {
+                InferResult::Classification(output) if nvinfer_attaches(output) && *parent < 0 => {
                     // A primary classifier: nvinfer adds a full-frame object carrying the result,
-                    // its on-screen text the labels.
+                    // its on-screen text the description.
                     let frame = DsObject {
                         unique_id: unique_id as i32,
                         class_id: -1,
@@ -249,20 +249,19 @@ impl DsBatch {
                         mask: None,
                     };
                     let (_, frame_objects) = per_frame.entry(batch_index.unwrap_or(0)).or_default();
-                    frame_objects.push((frame, ds_labels(attributes)));
+                    frame_objects.push((frame, Some(output.clone())));
                 }
-                InferResult::Attributes(attributes) if !attributes.is_empty() => {
+                InferResult::Classification(output) => {
                     let Some(&object) = self.objects.get(parent) else {
                         continue; // an object only GStreamer metadata knows
                     };
-                    let labels = ds_labels(attributes);
                     // SAFETY: `object` came from this buffer's batch meta in this call.
                     unsafe {
                         self.ds.classify(
                             self.batch,
                             object,
                             unique_id as i32,
-                            &labels,
+                            output,
                             config.classifier_type.as_deref(),
                         )
                     };
@@ -284,18 +283,6 @@ impl DsBatch {
             })
             .sum()
     }
-}
-
-fn ds_labels(attributes: &[ClassifierAttribute]) -> Vec<DsLabel> {
-    attributes
-        .iter()
-        .map(|a| DsLabel {
-            attribute_index: a.attribute_index,
-            class_id: a.class_id,
-            probability: a.probability,
-            label: a.label.clone(),
-        })
-        .collect()
 }
 
 /// Whether a ROI (integer pixels) and a DeepStream rect (float left, top, width, height) are the

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use nvtl_core::ClassifierAttribute;
+use nvtl_core::ClassifierOutput;
 
 /// nvinfer re-infers an object whose area grew by more than this fraction.
 const REINFER_AREA_GROWTH: f64 = 0.2;
@@ -30,29 +30,25 @@ pub(super) struct TrackedObject {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Decision {
     Infer,
-    /// Attach these attributes again instead of inferring.
-    Reuse(Vec<ClassifierAttribute>),
+    /// Attach this result again instead of inferring.
+    Reuse(ClassifierOutput),
 }
 
 struct Entry {
     inferred_frame: i64,
     inferred_area: f64,
-    attributes: Vec<ClassifierAttribute>,
+    output: ClassifierOutput,
     seen_frame: i64,
     under_inference: bool,
 }
 
 impl Entry {
-    /// `object` inferred (or queued) on this frame, with `attributes` attached meanwhile.
-    fn inferred(
-        object: &TrackedObject,
-        attributes: Vec<ClassifierAttribute>,
-        under_inference: bool,
-    ) -> Entry {
+    /// `object` inferred (or queued) on this frame, with `output` attached meanwhile.
+    fn inferred(object: &TrackedObject, output: ClassifierOutput, under_inference: bool) -> Entry {
         Entry {
             inferred_frame: object.frame_num,
             inferred_area: object.area,
-            attributes,
+            output,
             seen_frame: object.frame_num,
             under_inference,
         }
@@ -72,7 +68,7 @@ impl ObjectHistory {
         };
         entry.seen_frame = object.frame_num;
         if entry.under_inference {
-            return Decision::Reuse(entry.attributes.clone());
+            return Decision::Reuse(entry.output.clone());
         }
         let restarted = object.frame_num < entry.inferred_frame;
         let grown = object.area > (1.0 + REINFER_AREA_GROWTH) * entry.inferred_area;
@@ -80,26 +76,26 @@ impl ObjectHistory {
         if restarted || grown || due {
             Decision::Infer
         } else {
-            Decision::Reuse(entry.attributes.clone())
+            Decision::Reuse(entry.output.clone())
         }
     }
 
     /// Remembers what `object` was classified as on this frame.
-    pub(super) fn record(&mut self, object: &TrackedObject, attributes: &[ClassifierAttribute]) {
+    pub(super) fn record(&mut self, object: &TrackedObject, output: &ClassifierOutput) {
         self.entries.insert(
             (object.source_id, object.object_id),
-            Entry::inferred(object, attributes.to_vec(), false),
+            Entry::inferred(object, output.clone(), false),
         );
     }
 
     /// Marks `object` as queued for classification on this frame (classifier-async-mode) and
     /// returns its last result, to attach until the new one comes.
-    pub(super) fn begin(&mut self, object: &TrackedObject) -> Vec<ClassifierAttribute> {
+    pub(super) fn begin(&mut self, object: &TrackedObject) -> ClassifierOutput {
         let key = (object.source_id, object.object_id);
         let last = self
             .entries
             .remove(&key)
-            .map(|entry| entry.attributes)
+            .map(|entry| entry.output)
             .unwrap_or_default();
         self.entries
             .insert(key, Entry::inferred(object, last.clone(), true));
@@ -108,13 +104,13 @@ impl ObjectHistory {
 
     /// The result of a classification [`ObjectHistory::begin`] queued for `object` (as it was
     /// then). Dropped when the object was forgotten meanwhile.
-    pub(super) fn finish(&mut self, object: &TrackedObject, attributes: Vec<ClassifierAttribute>) {
+    pub(super) fn finish(&mut self, object: &TrackedObject, output: ClassifierOutput) {
         if let Some(entry) = self
             .entries
             .get_mut(&(object.source_id, object.object_id))
             .filter(|entry| entry.under_inference && entry.inferred_frame == object.frame_num)
         {
-            entry.attributes = attributes;
+            entry.output = output;
             entry.under_inference = false;
         }
     }
@@ -139,13 +135,15 @@ impl ObjectHistory {
 mod tests {
     use super::*;
 
-    fn red() -> Vec<ClassifierAttribute> {
-        vec![ClassifierAttribute {
+    use nvtl_core::ClassifierAttribute;
+
+    fn red() -> ClassifierOutput {
+        ClassifierOutput::described_by_labels(vec![ClassifierAttribute {
             attribute_index: 0,
             class_id: 2,
             probability: 0.9,
             label: Some("red".into()),
-        }]
+        }])
     }
 
     fn car(frame_num: i64, area: f64) -> TrackedObject {
@@ -205,13 +203,13 @@ mod tests {
         let mut history = ObjectHistory::default();
         assert_eq!(history.decide(&car(0, 100.0), 1), Decision::Infer);
         assert!(
-            history.begin(&car(0, 100.0)).is_empty(),
+            history.begin(&car(0, 100.0)).attributes.is_empty(),
             "nothing known yet"
         );
         for frame in 1..5 {
             assert_eq!(
                 history.decide(&car(frame, 500.0), 1),
-                Decision::Reuse(Vec::new()),
+                Decision::Reuse(ClassifierOutput::default()),
                 "frame {frame}: due and grown, but still under inference"
             );
         }
@@ -219,14 +217,14 @@ mod tests {
         assert_eq!(history.decide(&car(5, 100.0), 1000), Decision::Reuse(red()));
         assert_eq!(history.decide(&car(5, 100.0), 1), Decision::Infer, "due");
         assert_eq!(history.begin(&car(5, 100.0)), red(), "kept meanwhile");
-        history.finish(&car(0, 100.0), Vec::new());
+        history.finish(&car(0, 100.0), ClassifierOutput::default());
         assert_eq!(
             history.decide(&car(6, 100.0), 1000),
             Decision::Reuse(red()),
             "a result for an older request does not end the newer one"
         );
         history.forget_stale(1, 6 + FORGET_AFTER_FRAMES);
-        history.finish(&car(5, 100.0), Vec::new());
+        history.finish(&car(5, 100.0), ClassifierOutput::default());
         assert_eq!(history.len(), 0, "a forgotten object's result is dropped");
     }
 
@@ -238,7 +236,7 @@ mod tests {
             source_id: 3,
             ..car(0, 50.0)
         };
-        history.record(&bus, &[]);
+        history.record(&bus, &ClassifierOutput::default());
         history.forget_stale(1, FORGET_AFTER_FRAMES - 1);
         assert_eq!(history.len(), 2);
         history.forget_stale(1, FORGET_AFTER_FRAMES);

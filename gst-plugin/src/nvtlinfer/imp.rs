@@ -895,8 +895,8 @@ impl BaseTransformImpl for NvtlInfer {
             let asynchronous = history && engine.config.async_mode;
             if let Some(classifier) = state.async_classifier.as_ref().filter(|_| asynchronous) {
                 for outcome in classifier.finished() {
-                    for (object, attributes) in outcome.map_err(|err| self.inference_failed(err))? {
-                        state.history.finish(&object, attributes);
+                    for (object, output) in outcome.map_err(|err| self.inference_failed(err))? {
+                        state.history.finish(&object, output);
                     }
                 }
             }
@@ -925,7 +925,7 @@ impl BaseTransformImpl for NvtlInfer {
                     if let Some(tracked) = tracked {
                         let attach_meanwhile = match state.history.decide(tracked, reinfer_interval)
                         {
-                            Decision::Reuse(attributes) => Some(attributes),
+                            Decision::Reuse(output) => Some(output),
                             Decision::Infer if asynchronous => {
                                 deferred.push((
                                     *tracked,
@@ -939,12 +939,12 @@ impl BaseTransformImpl for NvtlInfer {
                             }
                             Decision::Infer => None,
                         };
-                        if let Some(attributes) = attach_meanwhile {
+                        if let Some(output) = attach_meanwhile {
                             reused.push((
                                 batch_index,
                                 parent,
                                 size,
-                                InferResult::Attributes(attributes),
+                                InferResult::Classification(output),
                             ));
                             continue;
                         }
@@ -999,10 +999,10 @@ impl BaseTransformImpl for NvtlInfer {
             }
             if let Some(ds) = ds_batch.as_ref().filter(|_| history) {
                 for (_, parent, _, result) in &results {
-                    if let (Some(tracked), InferResult::Attributes(attributes)) =
+                    if let (Some(tracked), InferResult::Classification(output)) =
                         (ds.tracked(*parent), result)
                     {
-                        state.history.record(tracked, attributes);
+                        state.history.record(tracked, output);
                     }
                 }
                 for index in 0..frames.len() {
@@ -1065,20 +1065,20 @@ impl BaseTransformImpl for NvtlInfer {
                         next_id += 1;
                     }
                 }
-                InferResult::Attributes(attributes) if attributes.is_empty() => {}
-                InferResult::Attributes(attributes) if *parent < 0 => {
+                InferResult::Classification(output) if output.attributes.is_empty() => {}
+                InferResult::Classification(output) if *parent < 0 => {
                     meta::attach_frame_classification(
                         buffer,
                         *width,
                         *height,
                         unique_id,
-                        attributes,
+                        output,
                         *batch_index,
                     );
                     next_id += 1;
                 }
-                InferResult::Attributes(attributes) => {
-                    meta::attach_classification(buffer, *parent, unique_id, attributes);
+                InferResult::Classification(output) => {
+                    meta::attach_classification(buffer, *parent, unique_id, output);
                 }
                 InferResult::Segmentation(map) => meta::attach_segmentation(buffer, unique_id, map),
                 InferResult::Raw => {}

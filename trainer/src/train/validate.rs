@@ -62,8 +62,9 @@ pub fn validate(
     for sample in &set.samples {
         let (_, result) = runner.run_file(&sample.image)?;
         match result {
-            InferResult::Attributes(attributes) => {
-                let top = attributes
+            InferResult::Classification(output) => {
+                let top = output
+                    .attributes
                     .first()
                     .map_or(usize::MAX, |a| a.class_id as usize);
                 predicted_labels.push(top);
