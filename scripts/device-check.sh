@@ -69,11 +69,22 @@ elif ! build_trainer_cuda; then
 fi
 
 rm -rf "$dir"
-mkdir -p "$dir/bin" "$dir/cache/zoo" "$dir/data/digits"
+mkdir -p "$dir/bin" "$dir/lib" "$dir/cache/zoo" "$dir/data/digits"
 strip -o "$dir/bin/device_check" "$target/release/examples/device_check"
 [ -n "$trainer_cuda" ] && strip -o "$dir/bin/trainer" "$trainer_cuda"
+# The shared libraries the binaries link beyond glibc and libgcc: the GPU machine has no
+# GStreamer (the trainer links it for video datasets) and may lack GLib and the rest. run.sh
+# puts lib/ first on LD_LIBRARY_PATH. (Debian 12's copies need glibc 2.35 at most.)
+for binary in "$dir"/bin/*; do ldd "$binary"; done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' |
+  sort -u | while read -r soname path; do
+    case "$soname" in
+      libc.so.* | libm.so.* | libgcc_s.so.* | libpthread.so.* | libdl.so.* | librt.so.* | ld-linux*) ;;
+      *) cp -L "$path" "$dir/lib/$soname" ;;
+    esac
+  done
+ls "$dir/lib" | sed 's/^/device-check: packing /' >&2
 # Compressed (run.sh unpacks them): together they would pass the 64 MiB the device tool carries.
-xz -9 -T0 "$dir"/bin/*
+xz -9 -T0 "$dir"/bin/* "$dir"/lib/*
 
 # Zoo bundles (pulled into the local cache if missing) and a photo.
 for name in blazeface_front_128 centernet_mobilenetv3_coco mobilenet_v2_imagenet; do
@@ -120,14 +131,21 @@ done
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
   [ -d "$d" ] && libs="${libs:+$libs:}$d"
 done
-export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$here/lib${libs:+:$libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export NVTL_CACHE_DIR="$here/cache"
-for packed in bin/*.xz; do
-  [ -x "${packed%.xz}" ] && continue
+for packed in bin/*.xz lib/*.xz; do
+  [ -e "$packed" ] || continue
+  [ -e "${packed%.xz}" ] && continue
   python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
     "$packed" "${packed%.xz}" && chmod +x "${packed%.xz}"
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
+echo "glibc: $(ldd --version 2>/dev/null | head -n1)"
+for binary in bin/*; do
+  case "$binary" in *.xz) continue ;; esac
+  missing="$(ldd "$binary" 2>&1 | grep -E "not found|GLIBC_" || true)"
+  [ -z "$missing" ] || { echo "$binary cannot start here:"; echo "$missing"; }
+done
 for lib in libcuda.so.1 libcudart.so libnvrtc.so libcublas.so libcudnn.so; do
   hit="$( (ldconfig -p 2>/dev/null | grep -o "/[^ ]*$lib[.0-9]*$"; IFS=:; for d in $LD_LIBRARY_PATH; do ls "$d"/$lib* 2>/dev/null; done) | head -n1)"
   echo "library $lib: ${hit:-NOT FOUND}"
