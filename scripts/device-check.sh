@@ -6,9 +6,10 @@
 # builds release x86-64 binaries with the cuda features: core's device_check example (cuda
 # backend = tract-cuda vs cpu backend = tract on every zoo model, NVRTC pre-processing vs the CPU
 # pre-processing, timings) and the trainer with burn-cuda (NVRTC-only where burn-cuda's LLVM
-# download is blocked, see below); and packs them, stripped, with the zoo models, a photo and a
-# small digits training set, into DIR (kept under 64 MiB so the device tool can carry it).
-# Nothing in it needs Rust, GStreamer or the internet.
+# download is blocked, see below); and packs them, stripped, with the shared libraries they link
+# beyond glibc (GStreamer and GLib for the trainer), the zoo models, a photo and a small digits
+# training set, into DIR (kept under 64 MiB so the device tool can carry it). Nothing in it
+# needs Rust, an installed GStreamer or the internet.
 # NVTL_DEVICE_TRAINER=0 leaves the burn-cuda trainer out without trying to build it.
 #
 # On the GPU machine (NVIDIA driver, CUDA 13 libraries, e.g. from PyTorch's pip packages):
