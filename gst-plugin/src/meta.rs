@@ -3,7 +3,7 @@
 //! - each object is a `GstVideoRegionOfInterestMeta` whose type is the label, carrying an
 //!   `nvtl/detection` param: `class-id` (uint), `label` (string), `confidence` (double),
 //!   `unique-id` (uint, the element that made it) and, when the config gives the class a
-//!   border-color, `border-color` (4 doubles, RGBA 0..1);
+//!   border-color or bg-color, `border-color` / `bg-color` (4 doubles, RGBA 0..1);
 //! - an instance-segmentation object (network-type=3 with output-instance-mask) also carries an
 //!   `nvtl/instance-mask` param: `width`, `height` (uint), `threshold` (double, the config's
 //!   segmentation-threshold) and `data` (bytes, little-endian f32, row-major), the parser's mask
@@ -24,6 +24,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 
+use nvtl_core::config::ClassAttrs;
 use nvtl_core::engine::FrameObject;
 use nvtl_core::{
     BBox, ClassifierAttribute, ClassifierOutput, InstanceMask, SegmentationMap, Tensor,
@@ -73,6 +74,8 @@ pub struct ObjectMeta {
     pub unique_id: Option<u32>,
     /// RGBA 0..1, from the config's border-color for the class.
     pub border_color: Option<[f64; 4]>,
+    /// RGBA 0..1, from the config's bg-color for the class: the box is filled with it.
+    pub bg_color: Option<[f64; 4]>,
     pub classifications: Vec<Classification>,
     /// Frame of a batched NVMM buffer (`NvBufSurface` entry) the object belongs to; `None` on
     /// single-frame buffers.
@@ -100,7 +103,8 @@ pub fn read_objects(buffer: &gst::BufferRef) -> Vec<ObjectMeta> {
                 label: detection.and_then(|d| d.get::<String>("label").ok()),
                 confidence: detection.and_then(|d| d.get::<f64>("confidence").ok()),
                 unique_id: detection.and_then(|d| d.get::<u32>("unique-id").ok()),
-                border_color: detection.and_then(read_color),
+                border_color: detection.and_then(|d| read_color(d, "border-color")),
+                bg_color: detection.and_then(|d| read_color(d, "bg-color")),
                 classifications,
                 batch_index: detection
                     .or_else(|| meta.param(CLASSIFICATION))
@@ -124,8 +128,8 @@ fn read_mask(param: &gst::StructureRef) -> Option<InstanceMask> {
     })
 }
 
-fn read_color(detection: &gst::StructureRef) -> Option<[f64; 4]> {
-    let array = detection.get::<gst::Array>("border-color").ok()?;
+fn read_color(detection: &gst::StructureRef, field: &str) -> Option<[f64; 4]> {
+    let array = detection.get::<gst::Array>(field).ok()?;
     let values: Vec<f64> = array.iter().filter_map(|v| v.get::<f64>().ok()).collect();
     values.try_into().ok()
 }
@@ -187,7 +191,7 @@ pub fn attach_object(
     unique_id: u32,
     id: i32,
     parent_id: i32,
-    border_color: Option<[f32; 4]>,
+    class_attrs: &ClassAttrs,
     batch_index: Option<u32>,
 ) -> i32 {
     let label = object
@@ -203,8 +207,13 @@ pub fn attach_object(
         .field("confidence", object.confidence as f64)
         .field("unique-id", unique_id)
         .build();
-    if let Some(color) = border_color {
-        detection.set("border-color", gst::Array::new(color.map(|c| c as f64)));
+    for (field, color) in [
+        ("border-color", class_attrs.border_color),
+        ("bg-color", class_attrs.bg_color),
+    ] {
+        if let Some(color) = color {
+            detection.set(field, gst::Array::new(color.map(f64::from)));
+        }
     }
     if let Some(index) = batch_index {
         detection.set(BATCH_INDEX, index);

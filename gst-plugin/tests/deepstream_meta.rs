@@ -21,8 +21,9 @@ use gst_check::Harness;
 use nvtl_core::nvmm::dsmeta::{
     mask_params_offset, obj_label_offset, text_params_offset, GList, NvDsBatchMetaHead,
     NvDsClassifierMeta, NvDsFrameMetaHead, NvDsInferSegmentationMeta, NvDsInferTensorMeta,
-    NvDsLabelInfo, NvDsObjectMetaHead, NvDsUserMeta, NvOsdMaskParams, NvOsdTextParams,
-    NVDSINFER_SEGMENTATION_META, NVDSINFER_TENSOR_OUTPUT_META, UNTRACKED_OBJECT_ID,
+    NvDsLabelInfo, NvDsObjectMetaHead, NvDsUserMeta, NvOsdColorParams, NvOsdMaskParams,
+    NvOsdTextParams, NVDSINFER_SEGMENTATION_META, NVDSINFER_TENSOR_OUTPUT_META,
+    UNTRACKED_OBJECT_ID,
 };
 use nvtl_core::nvmm::{Abi, HostFrame, HostSurface, MemType};
 use nvtl_core::preprocess::PixelFormat;
@@ -992,6 +993,44 @@ fn instance_masks_become_the_objects_mask_params() {
         let data = unsafe { std::slice::from_raw_parts(params.data, 8) };
         assert_eq!(data, mask.data.as_slice());
     }
+}
+
+#[test]
+fn a_class_bg_color_becomes_the_objects_background_as_nvinfer_writes_it() {
+    let _serial = serial();
+    let batch = Batch::new(1);
+    let (out, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={}",
+            instance_segmenter_with_class_1_colours("ds-bg-color").display()
+        ),
+        HostSurface::new(
+            Abi::Ds6,
+            MemType::CudaPinned,
+            1,
+            vec![rgba_frame("dog.jpg")],
+            false,
+        ),
+    );
+    assert_lock_released();
+    assert_eq!(objects(&out).len(), 2);
+    let colours: Vec<_> = batch
+        .objects(0)
+        .iter()
+        .map(|&obj| {
+            let r = unsafe { &*obj }.rect_params;
+            let c = |c: NvOsdColorParams| [c.red, c.green, c.blue, c.alpha];
+            (r.has_bg_color, c(r.bg_color), c(r.border_color))
+        })
+        .collect();
+    assert_eq!(
+        colours,
+        [
+            (0, [0.0; 4], [1.0, 0.0, 0.0, 1.0]),
+            (1, [0.0, 0.0, 1.0, 0.5], [0.0, 1.0, 0.0, 1.0])
+        ],
+        "class 0: nvinfer's red border, no background; class 1: the config's colours"
+    );
 }
 
 #[test]

@@ -214,6 +214,43 @@ fn instance_masks_ride_on_their_objects_and_nvtlosd_shades_them() {
 }
 
 #[test]
+fn a_class_bg_color_rides_on_its_objects_and_nvtlosd_fills_their_boxes() {
+    init();
+    let config = instance_segmenter_with_class_1_colours("bg-color");
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer config-file-path={} ! nvtlosd display-text=false border-width=1",
+        config.display()
+    ));
+    h.set_src_caps_str("video/x-raw,format=RGBx,width=128,height=128,framerate=10/1");
+    let out = h
+        .push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 128 * 128 * 4]))
+        .unwrap();
+    let colours: Vec<_> = objects_of(&out)
+        .iter()
+        .map(|o| (o.class_id, o.border_color, o.bg_color))
+        .collect();
+    assert_eq!(
+        colours,
+        [
+            (Some(0), None, None),
+            (
+                Some(1),
+                Some([0.0, 1.0, 0.0, 1.0]),
+                Some([0.0, 0.0, 1.0, 0.5])
+            )
+        ]
+    );
+    // Class 1's box (64, 64, 48, 32) is filled with half-opaque blue over the black frame and
+    // framed in green; class 0's box (16, 16, 32, 32) is not filled.
+    let map = out.map_readable().unwrap();
+    let pixel = |x: usize, y: usize| &map[(y * 128 + x) * 4..(y * 128 + x) * 4 + 3];
+    assert_eq!(pixel(80, 80), [0, 0, 128], "inside class 1's box");
+    assert_eq!(pixel(64, 80), [0, 255, 0], "its border");
+    assert_eq!(pixel(24, 24), [0, 0, 0], "inside class 0's box");
+    assert_eq!(pixel(8, 80), [0, 0, 0], "outside the boxes");
+}
+
+#[test]
 fn every_input_format_and_odd_strides_give_the_same_objects() {
     let bundle = bundle(CENTERNET);
     let dog = asset("dog.jpg");

@@ -88,7 +88,8 @@ pub struct NvOsdColorParams {
     pub alpha: f64,
 }
 
-/// The part of `NvOSD_RectParams` common to DeepStream 6.x-9.0 (its first 60 bytes).
+/// The part of `NvOSD_RectParams` common to DeepStream 6.x-9.0 (its first 96 bytes; the colour
+/// info and, from 9.0, `rotation_angle` follow).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct NvOsdRectParamsHead {
@@ -99,6 +100,8 @@ pub struct NvOsdRectParamsHead {
     pub border_width: c_uint,
     pub border_color: NvOsdColorParams,
     pub has_bg_color: c_uint,
+    pub reserved: c_uint,
+    pub bg_color: NvOsdColorParams,
 }
 
 /// The head of `NvDsObjectMeta` up to the start of `rect_params` (identical in 6.x-9.0).
@@ -642,6 +645,8 @@ pub struct DsObject {
     pub height: f32,
     pub label: Option<String>,
     pub border_color: [f64; 4],
+    /// The class's `bg-color`, which nvdsosd fills the box with.
+    pub bg_color: Option<[f64; 4]>,
     /// nvinfer draws detections 3 px wide, the full-frame object of a primary classifier 6.
     pub border_width: u32,
     /// The `NvDsObjectMeta *` a secondary detector found this object in, or null.
@@ -936,7 +941,14 @@ impl DsMeta {
             blue,
             alpha,
         };
-        head.rect_params.has_bg_color = 0;
+        head.rect_params.has_bg_color = c_uint::from(object.bg_color.is_some());
+        let [red, green, blue, alpha] = object.bg_color.unwrap_or_default();
+        head.rect_params.bg_color = NvOsdColorParams {
+            red,
+            green,
+            blue,
+            alpha,
+        };
         if let (Some(major), Some(alloc), Some(mask)) = (self.major, &self.alloc, &object.mask) {
             let bytes = std::mem::size_of_val(mask.data.as_slice());
             let data = (alloc.malloc)(bytes.max(1)) as *mut f32;
@@ -1060,6 +1072,8 @@ mod tests {
         assert_eq!(offset_of!(NvDsObjectMetaHead, rect_params), 104);
         assert_eq!(offset_of!(NvOsdRectParamsHead, border_color), 24);
         assert_eq!(offset_of!(NvOsdRectParamsHead, has_bg_color), 56);
+        assert_eq!(offset_of!(NvOsdRectParamsHead, bg_color), 64);
+        assert_eq!(size_of::<NvOsdRectParamsHead>(), 96);
         assert_eq!(obj_label_offset(9), 344);
         assert_eq!(obj_label_offset(7), 336);
         assert_eq!(text_params_offset(9), 240);

@@ -114,6 +114,7 @@ impl DsBatch {
                 confidence: None,
                 unique_id: u32::try_from(o.unique_component_id).ok(),
                 border_color: None,
+                bg_color: None,
                 classifications: Vec::new(),
                 batch_index,
                 mask: None,
@@ -196,9 +197,8 @@ impl DsBatch {
                         per_frame.entry(batch_index.unwrap_or(0)).or_default();
                     *detector = true;
                     for object in objects {
-                        let color = config
-                            .class_attrs
-                            .get(object.class_id)
+                        let attrs = config.class_attrs.get(object.class_id);
+                        let color = attrs
                             .border_color
                             .map(|c| c.map(f64::from))
                             .unwrap_or([1.0, 0.0, 0.0, 1.0]);
@@ -213,6 +213,7 @@ impl DsBatch {
                                 height: object.bbox.height,
                                 label: object.label.clone(),
                                 border_color: color,
+                                bg_color: attrs.bg_color.map(|c| c.map(f64::from)),
                                 border_width: 3,
                                 parent,
                                 mask: object.mask.clone(),
@@ -244,6 +245,7 @@ impl DsBatch {
                         height: *height as f32,
                         label: Some(String::new()),
                         border_color: [1.0, 0.0, 0.0, 1.0],
+                        bg_color: None,
                         border_width: 6,
                         parent: std::ptr::null_mut(),
                         mask: None,

@@ -1052,14 +1052,13 @@ impl BaseTransformImpl for NvtlInfer {
             match result {
                 InferResult::Objects(objects) => {
                     for object in objects {
-                        let color = engine.config.class_attrs.get(object.class_id).border_color;
                         meta::attach_object(
                             buffer,
                             object,
                             unique_id,
                             next_id,
                             *parent,
-                            color,
+                            engine.config.class_attrs.get(object.class_id),
                             *batch_index,
                         );
                         next_id += 1;

@@ -84,6 +84,7 @@ mod tests {
             confidence: Some(0.9),
             unique_id: Some(unique_id),
             border_color: None,
+            bg_color: None,
             classifications: Vec::new(),
             batch_index,
             mask: None,

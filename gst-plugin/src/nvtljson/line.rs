@@ -65,6 +65,7 @@ mod tests {
             confidence: Some(0.75),
             unique_id: Some(1),
             border_color: None,
+            bg_color: None,
             batch_index: None,
             mask: Some(nvtl_core::InstanceMask {
                 width: 2,

@@ -194,7 +194,7 @@ impl ElementImpl for NvtlOsd {
                 "nvtl overlay",
                 "Filter/Effect/Video",
                 "Draws the boxes, labels, confidences and classifier results that nvtlinfer attached. \
-                 Colours per class, or the config's border-color. Example: ... ! nvtlinfer config-file-path=det.txt ! \
+                 Colours per class, or the config's border-color; boxes of a class with a bg-color are filled with it. Example: ... ! nvtlinfer config-file-path=det.txt ! \
                  videoconvert ! nvtlosd ! videoconvert ! autovideosink",
                 "nvtl developers",
             )
@@ -271,6 +271,9 @@ impl BaseTransformImpl for NvtlOsd {
                 .map(to_rgba8)
                 .unwrap_or_else(|| class_color(object.class_id.unwrap_or(0)));
             let (x, y, w, h) = object.rect;
+            if let Some(background) = object.bg_color {
+                canvas.fill_rect(x as i32, y as i32, w as i32, h as i32, to_rgba8(background));
+            }
             if let Some(mask) = object.mask.as_ref().filter(|_| settings.display_mask) {
                 let [red, green, blue, _] = color;
                 canvas.fill_mask(

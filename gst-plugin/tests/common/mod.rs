@@ -238,3 +238,11 @@ pub fn instance_segmenter(test: &str) -> PathBuf {
     );
     temp_file(test, "instance.txt", config.as_bytes())
 }
+
+/// [`instance_segmenter`] whose class 1 has `bg-color` blue at half opacity and a green
+/// `border-color`; class 0 has neither.
+pub fn instance_segmenter_with_class_1_colours(test: &str) -> PathBuf {
+    let mut config = std::fs::read_to_string(instance_segmenter(test)).unwrap();
+    config.push_str("[class-attrs-1]\nbg-color=0;0;1;0.5\nborder-color=0;1;0;1\n");
+    temp_file(test, "coloured.txt", config.as_bytes())
+}
