@@ -881,6 +881,77 @@ fn tracked_objects_keep_their_classification_until_it_is_due_again() {
     assert!(labels[..4].iter().all(|l| *l == labels[0]), "{labels:?}");
 }
 
+#[test]
+fn a_secondary_detector_looks_into_a_tracked_object_again_only_after_the_interval() {
+    let _serial = serial();
+    init();
+    let frame = rgba_frame("astronaut.png");
+    let (out, _) = run(
+        &format!(
+            "nvtlinfer name=last config-file-path={}",
+            bundle(CENTERNET).config.display()
+        ),
+        HostSurface::new(Abi::Ds6, MemType::System, 1, vec![frame.clone()], false),
+    );
+    let (x, y, w, h) = objects(&out)
+        .into_iter()
+        .find(|o| o.label.as_deref() == Some("person"))
+        .expect("CenterNet finds the astronaut")
+        .rect;
+    let person = [x as f32, y as f32, w as f32, h as f32];
+
+    let config = config_for(
+        &bundle(BLAZEFACE),
+        "ds-detector-history",
+        "secondary-reinfer-interval=2",
+    );
+    let mut h = Harness::new_parse(&format!(
+        "nvtlinfer name=last config-file-path={} unique-id=2 process-mode=secondary \
+         infer-on-gie-id=1",
+        config.display()
+    ));
+    h.set_src_caps_str(&nvmm_caps(&frame));
+    let mut calls = Vec::new();
+    let mut faces = Vec::new();
+    for frame_num in 0..5 {
+        // The astronaut twice: followed by a tracker (id 42), and untracked.
+        let batch = Batch::new(1);
+        batch.set_source(0, 3, frame_num);
+        batch.add_tracked(0, 1, 0, person, 42);
+        batch.add_upstream(0, 1, 0, person);
+        let before = inferences(&h);
+        let surface =
+            HostSurface::new(Abi::Ds6, MemType::CudaPinned, 1, vec![frame.clone()], false);
+        h.push_and_pull(gst::Buffer::from_mut_slice(surface))
+            .unwrap();
+        calls.push(inferences(&h) - before);
+        let ds = batch.objects(0);
+        let faces_under = |parent: *mut NvDsObjectMetaHead| {
+            ds.iter()
+                .filter(|&&o| unsafe { &*o }.parent == parent as *mut c_void)
+                .count()
+        };
+        faces.push((faces_under(ds[0]), faces_under(ds[1])));
+    }
+    assert_lock_released();
+    // nvinfer's rule for secondary detectors: a tracked object again only when more than
+    // secondary-reinfer-interval frames have passed (frames 0 and 3); nothing is attached in
+    // between. The untracked twin is looked into on every frame.
+    assert_eq!(calls, [2, 1, 1, 2, 1]);
+    let found = faces[0].1;
+    assert!(found > 0, "BlazeFace finds the astronaut's face");
+    assert_eq!(
+        faces,
+        [
+            (found, found),
+            (0, found),
+            (0, found),
+            (found, found),
+            (0, found)
+        ]
+    );
+}
+
 /// Waits (a minute at most) until the harness's element named `last` has run `calls`
 /// inferences, some of them on a thread of its own.
 fn wait_for_inferences(h: &Harness, calls: u64) {

@@ -4,7 +4,9 @@
 //! have passed (nvinfer's default, `G_MAXINT`, means never). In between, the last result is
 //! attached again. Untracked objects are classified on every frame. With classifier-async-mode,
 //! an object stays under inference from the frame its crop is queued until the result comes
-//! back, and is not queued again meanwhile.
+//! back, and is not queued again meanwhile. A secondary detector given a
+//! secondary-reinfer-interval looks into a tracked object only once more than that many frames
+//! have passed since it last did, whatever the growth.
 
 use std::collections::HashMap;
 
@@ -80,7 +82,19 @@ impl ObjectHistory {
         }
     }
 
-    /// Remembers what `object` was classified as on this frame.
+    /// Whether a secondary detector looks into `object` on this frame: as nvinfer, only when more
+    /// than `reinfer_interval` frames have passed since it last did (or its source restarted).
+    pub(super) fn detection_due(&mut self, object: &TrackedObject, reinfer_interval: u32) -> bool {
+        let Some(entry) = self.entries.get_mut(&(object.source_id, object.object_id)) else {
+            return true;
+        };
+        entry.seen_frame = object.frame_num;
+        object.frame_num < entry.inferred_frame
+            || object.frame_num - entry.inferred_frame > i64::from(reinfer_interval)
+    }
+
+    /// Remembers what `object` was classified as on this frame (a detector's objects: an empty
+    /// output).
     pub(super) fn record(&mut self, object: &TrackedObject, output: &ClassifierOutput) {
         self.entries.insert(
             (object.source_id, object.object_id),
@@ -226,6 +240,24 @@ mod tests {
         history.forget_stale(1, 6 + FORGET_AFTER_FRAMES);
         history.finish(&car(5, 100.0), ClassifierOutput::default());
         assert_eq!(history.len(), 0, "a forgotten object's result is dropped");
+    }
+
+    #[test]
+    fn a_secondary_detector_looks_again_only_after_the_interval_whatever_the_growth() {
+        let mut history = ObjectHistory::default();
+        assert!(history.detection_due(&car(0, 100.0), 2));
+        history.record(&car(0, 100.0), &ClassifierOutput::default());
+        let due: Vec<bool> = (1..6)
+            .map(|frame| {
+                let due = history.detection_due(&car(frame, 1000.0), 2);
+                if due {
+                    history.record(&car(frame, 1000.0), &ClassifierOutput::default());
+                }
+                due
+            })
+            .collect();
+        assert_eq!(due, [false, false, true, false, false]);
+        assert!(history.detection_due(&car(1, 100.0), 2), "source restarted");
     }
 
     #[test]

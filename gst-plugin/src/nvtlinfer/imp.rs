@@ -11,7 +11,9 @@ use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use nvtl_core::backend::BackendKind;
-use nvtl_core::config::{ConfigError, InferConfig, NetworkType, ProcessMode};
+use nvtl_core::config::{
+    ConfigError, InferConfig, NetworkType, ProcessMode, DEFAULT_SECONDARY_REINFER_INTERVAL,
+};
 use nvtl_core::nvmm;
 use nvtl_core::preprocess::{FrameView, PixelFormat, Rect};
 
@@ -23,6 +25,7 @@ use super::targets::inference_targets;
 use super::{BackendProperty, ProcessModeProperty};
 use crate::meta;
 use nvtl_core::engine::{Engine, EngineError, FillInput, InferResult, StageTimes, Target};
+use nvtl_core::ClassifierOutput;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -885,11 +888,16 @@ impl BaseTransformImpl for NvtlInfer {
             gst::trace!(CAT, imp = self, "{:?}", surface);
             let batched = surface.batch_size > 1;
             // Tracked DeepStream objects a secondary classifier already classified keep their
-            // result for a while (nvinfer's object history).
-            let history = ds_batch.is_some()
-                && engine.config.process_mode == ProcessMode::Secondary
-                && engine.config.network_type == NetworkType::Classifier;
+            // result for a while (nvinfer's object history); a secondary detector with a
+            // secondary-reinfer-interval looks into a tracked object again only once that many
+            // frames have passed.
             let reinfer_interval = engine.config.secondary_reinfer_interval;
+            let secondary =
+                ds_batch.is_some() && engine.config.process_mode == ProcessMode::Secondary;
+            let history = secondary && engine.config.network_type == NetworkType::Classifier;
+            let detection_history = secondary
+                && engine.config.network_type == NetworkType::Detector
+                && reinfer_interval != DEFAULT_SECONDARY_REINFER_INTERVAL;
             // classifier-async-mode: tracked objects are classified on the worker (their results
             // come with later frames), untracked ones not at all, as in nvinfer.
             let asynchronous = history && engine.config.async_mode;
@@ -918,6 +926,15 @@ impl BaseTransformImpl for NvtlInfer {
                 for (parent, region) in
                     inference_targets(&engine.config, size, batch_index, &frame_upstream)
                 {
+                    if let Some(tracked) = ds_batch
+                        .as_ref()
+                        .filter(|_| detection_history)
+                        .and_then(|ds| ds.tracked(parent))
+                    {
+                        if !state.history.detection_due(tracked, reinfer_interval) {
+                            continue;
+                        }
+                    }
                     let tracked = ds_batch
                         .as_ref()
                         .filter(|_| history)
@@ -997,12 +1014,16 @@ impl BaseTransformImpl for NvtlInfer {
                     |((batch_index, parent, size), result)| (batch_index, parent, size, result),
                 ));
             }
-            if let Some(ds) = ds_batch.as_ref().filter(|_| history) {
+            if let Some(ds) = ds_batch.as_ref().filter(|_| history || detection_history) {
                 for (_, parent, _, result) in &results {
-                    if let (Some(tracked), InferResult::Classification(output)) =
-                        (ds.tracked(*parent), result)
-                    {
-                        state.history.record(tracked, output);
+                    match (ds.tracked(*parent), result) {
+                        (Some(tracked), InferResult::Classification(output)) => {
+                            state.history.record(tracked, output)
+                        }
+                        (Some(tracked), InferResult::Objects(_)) => {
+                            state.history.record(tracked, &ClassifierOutput::default())
+                        }
+                        _ => {}
                     }
                 }
                 for index in 0..frames.len() {
