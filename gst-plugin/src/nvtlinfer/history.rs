@@ -14,9 +14,10 @@ use nvtl_core::ClassifierOutput;
 
 /// nvinfer re-infers an object whose area grew by more than this fraction.
 const REINFER_AREA_GROWTH: f64 = 0.2;
-/// An object its source has not shown for this many frames is forgotten (a tracker that loses
-/// an object for this long gives it a new id anyway).
-const FORGET_AFTER_FRAMES: i64 = 30;
+/// An object its source has not shown for more than this many frames is forgotten, as nvinfer
+/// forgets it (its `CLEANUP_ACCESS_CRITERIA`): an object a tracker finds again within that
+/// keeps its result.
+const FORGET_AFTER_FRAMES: i64 = 150;
 
 /// A tracked object as one frame shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -135,7 +136,7 @@ impl ObjectHistory {
         self.entries.retain(|&(source, _), entry| {
             source != source_id
                 || (entry.seen_frame <= frame_num
-                    && frame_num - entry.seen_frame < FORGET_AFTER_FRAMES)
+                    && frame_num - entry.seen_frame <= FORGET_AFTER_FRAMES)
         });
     }
 
@@ -237,7 +238,7 @@ mod tests {
             Decision::Reuse(red()),
             "a result for an older request does not end the newer one"
         );
-        history.forget_stale(1, 6 + FORGET_AFTER_FRAMES);
+        history.forget_stale(1, 6 + FORGET_AFTER_FRAMES + 1);
         history.finish(&car(5, 100.0), ClassifierOutput::default());
         assert_eq!(history.len(), 0, "a forgotten object's result is dropped");
     }
@@ -269,16 +270,16 @@ mod tests {
             ..car(0, 50.0)
         };
         history.record(&bus, &ClassifierOutput::default());
-        history.forget_stale(1, FORGET_AFTER_FRAMES - 1);
-        assert_eq!(history.len(), 2);
         history.forget_stale(1, FORGET_AFTER_FRAMES);
+        assert_eq!(history.len(), 2);
+        history.forget_stale(1, FORGET_AFTER_FRAMES + 1);
         assert_eq!(
             history.len(),
             1,
             "the car is forgotten, the other source's bus is not"
         );
         assert_eq!(
-            history.decide(&car(FORGET_AFTER_FRAMES, 100.0), 1000),
+            history.decide(&car(FORGET_AFTER_FRAMES + 1, 100.0), 1000),
             Decision::Infer
         );
     }
