@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{self, BackendError, BackendKind, ModelSpec, Plan, Session};
-use crate::cluster::{cluster, detection_kept, filter_detections, top_k_by};
+use crate::cluster::{cluster, detection_kept, top_k_by};
 use crate::config::{ClusterMode, InferConfig, ModelColorFormat, NetworkType};
 use crate::decode::custom_lib::{
     CustomBboxParser, CustomClassifierParser, CustomInstanceMaskParser, ParseParams,
@@ -424,7 +424,6 @@ impl Engine {
         ))
     }
 
-    /// The pre-processing of every target: network size, colours, scaling.
     /// A second engine on the same loaded model, with a session of its own, to run on another
     /// thread beside this one: nothing is read, parsed or optimised again.
     pub fn fork(&self) -> Result<Engine, EngineError> {
@@ -444,6 +443,7 @@ impl Engine {
         })
     }
 
+    /// The pre-processing of every target: network size, colours, scaling.
     pub fn params(&self) -> &PreprocessParams {
         &self.params
     }
@@ -678,28 +678,12 @@ impl Engine {
         };
         Ok(match decoded {
             Decoded::Detections(detections) => {
-                // nvinfer clusters in network pixels, then filters (ROI offsets, size limits,
-                // filter-out-class-ids) in frame pixels.
-                let (frame_width, frame_height) = (width as f32, height as f32);
-                let in_frame = cluster(detections, config.cluster_mode, &config.class_attrs)
+                // nvinfer clusters in network pixels, then filters in frame pixels.
+                let objects = cluster(detections, config.cluster_mode, &config.class_attrs)
                     .into_iter()
-                    .map(|d| Detection {
-                        bbox: transform
-                            .to_frame(d.bbox)
-                            .clipped(frame_width, frame_height),
-                        ..d
-                    })
-                    .filter(|d| d.bbox.width >= 1.0 && d.bbox.height >= 1.0)
+                    .filter_map(|d| self.kept_in_frame(d, transform, (width, height)))
+                    .map(|d| self.frame_object(d, None))
                     .collect();
-                let objects = filter_detections(
-                    in_frame,
-                    &config.class_attrs,
-                    frame_height,
-                    &config.filter_out_class_ids,
-                )
-                .into_iter()
-                .map(|d| self.frame_object(d, None))
-                .collect();
                 InferResult::Objects(objects)
             }
             Decoded::Attributes(attributes) => InferResult::Classification(
@@ -708,9 +692,7 @@ impl Engine {
             Decoded::Segmentation(map) => InferResult::Segmentation(map),
         })
     }
-}
 
-impl Engine {
     fn frame_object(&self, d: Detection, mask: Option<InstanceMask>) -> FrameObject {
         FrameObject {
             label: self
@@ -746,7 +728,6 @@ impl Engine {
                 per_class.entry(d.class_id).or_default().push((d, mask));
             }
         }
-        let (frame_width, frame_height) = (width as f32, height as f32);
         per_class
             .into_iter()
             .flat_map(|(class_id, mut list)| {
@@ -758,29 +739,44 @@ impl Engine {
                 list
             })
             .filter_map(|(d, mask)| {
-                let d = Detection {
-                    bbox: transform
-                        .to_frame(d.bbox)
-                        .clipped(frame_width, frame_height),
-                    ..d
-                };
-                let kept = d.bbox.width >= 1.0
-                    && d.bbox.height >= 1.0
-                    && detection_kept(
-                        &d,
-                        &config.class_attrs,
-                        frame_height,
-                        &config.filter_out_class_ids,
-                    );
+                let d = self.kept_in_frame(d, transform, (width, height))?;
                 let mask = mask
                     .filter(|_| config.output_instance_mask)
                     .map(|mask| InstanceMask {
                         threshold: config.segmentation_threshold,
                         ..mask
                     });
-                kept.then(|| self.frame_object(d, mask))
+                Some(self.frame_object(d, mask))
             })
             .collect()
+    }
+
+    /// `d` (network pixels) mapped to the frame and clipped to it, if nvinfer keeps it there:
+    /// at least a pixel wide and high, and through the frame-pixel filters (ROI offsets, size
+    /// limits, filter-out-class-ids).
+    fn kept_in_frame(
+        &self,
+        d: Detection,
+        transform: &Transform,
+        (width, height): (usize, usize),
+    ) -> Option<Detection> {
+        let (frame_width, frame_height) = (width as f32, height as f32);
+        let d = Detection {
+            bbox: transform
+                .to_frame(d.bbox)
+                .clipped(frame_width, frame_height),
+            ..d
+        };
+        let config = &self.config;
+        (d.bbox.width >= 1.0
+            && d.bbox.height >= 1.0
+            && detection_kept(
+                &d,
+                &config.class_attrs,
+                frame_height,
+                &config.filter_out_class_ids,
+            ))
+        .then_some(d)
     }
 }
 

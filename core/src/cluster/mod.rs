@@ -22,7 +22,8 @@
 //! nvinfer checks the step-3 filters after scaling boxes to frame pixels. [`cluster_and_filter`]
 //! checks them in the coordinates of the boxes it gets, against the network height given in
 //! [`ClusterParams`]; a caller that wants nvinfer's frame-pixel semantics calls [`cluster`],
-//! maps the boxes to the frame and then calls [`filter_detections`] with the frame height.
+//! maps the boxes to the frame and then calls [`filter_detections`] (or [`detection_kept`] per
+//! box) with the frame height.
 
 mod dbscan;
 mod group_rectangles;

@@ -88,6 +88,18 @@ pub struct NvOsdColorParams {
     pub alpha: f64,
 }
 
+impl From<[f64; 4]> for NvOsdColorParams {
+    /// RGBA, each 0..1.
+    fn from([red, green, blue, alpha]: [f64; 4]) -> Self {
+        NvOsdColorParams {
+            red,
+            green,
+            blue,
+            alpha,
+        }
+    }
+}
+
 /// The part of `NvOSD_RectParams` common to DeepStream 6.x-9.0 (its first 96 bytes; the colour
 /// info and, from 9.0, `rotation_angle` follow).
 #[repr(C)]
@@ -242,20 +254,10 @@ pub unsafe fn write_label_text(
     t.font_params = NvOsdFontParams {
         font_name: LABEL_FONT.as_ptr() as *const c_char,
         font_size: 11,
-        font_color: NvOsdColorParams {
-            red: 1.0,
-            green: 1.0,
-            blue: 1.0,
-            alpha: 1.0,
-        },
+        font_color: [1.0, 1.0, 1.0, 1.0].into(),
     };
     t.set_bg_clr = 1;
-    t.text_bg_clr = NvOsdColorParams {
-        red: 0.0,
-        green: 0.0,
-        blue: 0.0,
-        alpha: 1.0,
-    };
+    t.text_bg_clr = [0.0, 0.0, 0.0, 1.0].into();
 }
 
 /// Appends a classifier's description to an object's on-screen text as nvinfer does
@@ -934,21 +936,9 @@ impl DsMeta {
         head.rect_params.width = object.width;
         head.rect_params.height = object.height;
         head.rect_params.border_width = object.border_width;
-        let [red, green, blue, alpha] = object.border_color;
-        head.rect_params.border_color = NvOsdColorParams {
-            red,
-            green,
-            blue,
-            alpha,
-        };
+        head.rect_params.border_color = object.border_color.into();
         head.rect_params.has_bg_color = c_uint::from(object.bg_color.is_some());
-        let [red, green, blue, alpha] = object.bg_color.unwrap_or_default();
-        head.rect_params.bg_color = NvOsdColorParams {
-            red,
-            green,
-            blue,
-            alpha,
-        };
+        head.rect_params.bg_color = object.bg_color.unwrap_or_default().into();
         if let (Some(major), Some(alloc), Some(mask)) = (self.major, &self.alloc, &object.mask) {
             let bytes = std::mem::size_of_val(mask.data.as_slice());
             let data = (alloc.malloc)(bytes.max(1)) as *mut f32;
