@@ -426,6 +426,20 @@ fn run(pipeline: &str, surface: HostSurface) -> (gst::Buffer, u64) {
     (out, inferences(&h))
 }
 
+/// [`run`] on dog.jpg as a DeepStream 6 surface in pinned memory.
+fn run_on_dog_jpg(pipeline: &str) -> (gst::Buffer, u64) {
+    run(
+        pipeline,
+        HostSurface::new(
+            Abi::Ds6,
+            MemType::CudaPinned,
+            1,
+            vec![rgba_frame("dog.jpg")],
+            false,
+        ),
+    )
+}
+
 /// The dog CenterNet finds in `frame` (dog.jpg) in `pipeline`, run without DeepStream metadata.
 fn dog_in(pipeline: &str, frame: &HostFrame) -> Object {
     let (out, _) = run(
@@ -1031,19 +1045,10 @@ fn in_classifier_async_mode_buffers_go_on_and_results_come_with_later_frames() {
 fn instance_masks_become_the_objects_mask_params() {
     let _serial = serial();
     let batch = Batch::new(1);
-    let (out, _) = run(
-        &format!(
-            "nvtlinfer name=last config-file-path={}",
-            instance_segmenter("ds-instance-masks").display()
-        ),
-        HostSurface::new(
-            Abi::Ds6,
-            MemType::CudaPinned,
-            1,
-            vec![rgba_frame("dog.jpg")],
-            false,
-        ),
-    );
+    let (out, _) = run_on_dog_jpg(&format!(
+        "nvtlinfer name=last config-file-path={}",
+        instance_segmenter("ds-instance-masks").display()
+    ));
     assert_lock_released();
     let rois = objects(&out);
     let ds = batch.objects(0);
@@ -1070,19 +1075,10 @@ fn instance_masks_become_the_objects_mask_params() {
 fn a_class_bg_color_becomes_the_objects_background_as_nvinfer_writes_it() {
     let _serial = serial();
     let batch = Batch::new(1);
-    let (out, _) = run(
-        &format!(
-            "nvtlinfer name=last config-file-path={}",
-            instance_segmenter_with_class_1_colours("ds-bg-color").display()
-        ),
-        HostSurface::new(
-            Abi::Ds6,
-            MemType::CudaPinned,
-            1,
-            vec![rgba_frame("dog.jpg")],
-            false,
-        ),
-    );
+    let (out, _) = run_on_dog_jpg(&format!(
+        "nvtlinfer name=last config-file-path={}",
+        instance_segmenter_with_class_1_colours("ds-bg-color").display()
+    ));
     assert_lock_released();
     assert_eq!(objects(&out).len(), 2);
     let colours: Vec<_> = batch
@@ -1180,19 +1176,10 @@ fn a_classification_nvinfer_cannot_describe_is_not_attached_to_deepstream_metada
         .collect();
     let config = temp_file("undescribed", "config.txt", config.as_bytes());
     let batch = Batch::new(1);
-    let (out, calls) = run(
-        &format!(
-            "nvtlinfer name=last config-file-path={} unique-id=4",
-            config.display()
-        ),
-        HostSurface::new(
-            Abi::Ds6,
-            MemType::CudaPinned,
-            1,
-            vec![rgba_frame("dog.jpg")],
-            false,
-        ),
-    );
+    let (out, calls) = run_on_dog_jpg(&format!(
+        "nvtlinfer name=last config-file-path={} unique-id=4",
+        config.display()
+    ));
     assert_lock_released();
     assert_eq!(calls, 1);
     let frame_roi = objects(&out)

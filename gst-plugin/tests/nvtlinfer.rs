@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -178,18 +179,31 @@ fn objects_of(buffer: &gst::Buffer) -> Vec<Object> {
     objects(buffer)
 }
 
-#[test]
-fn instance_masks_ride_on_their_objects_and_nvtlosd_shades_them() {
-    init();
-    let config = instance_segmenter("instance-masks");
+/// A black 128x128 RGBx frame through `nvtlinfer config-file-path=CONFIG ! nvtlosd OSD`.
+fn overlaid_black_frame(config: &Path, osd: &str) -> gst::Buffer {
     let mut h = Harness::new_parse(&format!(
-        "nvtlinfer config-file-path={} ! nvtlosd display-mask=true display-text=false border-width=1",
+        "nvtlinfer config-file-path={} ! nvtlosd {osd}",
         config.display()
     ));
     h.set_src_caps_str("video/x-raw,format=RGBx,width=128,height=128,framerate=10/1");
-    let out = h
-        .push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 128 * 128 * 4]))
-        .unwrap();
+    h.push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 128 * 128 * 4]))
+        .unwrap()
+}
+
+/// The RGB of pixel (`x`, `y`) of an [`overlaid_black_frame`].
+fn rgb_at(buffer: &gst::Buffer, x: usize, y: usize) -> [u8; 3] {
+    let map = buffer.map_readable().unwrap();
+    let at = (y * 128 + x) * 4;
+    [map[at], map[at + 1], map[at + 2]]
+}
+
+#[test]
+fn instance_masks_ride_on_their_objects_and_nvtlosd_shades_them() {
+    init();
+    let out = overlaid_black_frame(
+        &instance_segmenter("instance-masks"),
+        "display-mask=true display-text=false border-width=1",
+    );
     let objects = objects_of(&out);
     // The rows' boxes, from the 64x64 network to the 128x128 frame.
     let rects: Vec<_> = objects.iter().map(|o| o.rect).collect();
@@ -202,8 +216,7 @@ fn instance_masks_ride_on_their_objects_and_nvtlosd_shades_them() {
     }
     // The first mask's values 0, 1/8 and 2/8 are below 0.3: each covers 8x16 pixels of the
     // 32x32 box, left of the shaded rest.
-    let map = out.map_readable().unwrap();
-    let pixel = |x: usize, y: usize| &map[(y * 128 + x) * 4..(y * 128 + x) * 4 + 3];
+    let pixel = |x, y| rgb_at(&out, x, y);
     for x in [20, 28, 36] {
         assert_eq!(pixel(x, 24), [0, 0, 0], "x {x}: below the threshold");
     }
@@ -216,15 +229,10 @@ fn instance_masks_ride_on_their_objects_and_nvtlosd_shades_them() {
 #[test]
 fn a_class_bg_color_rides_on_its_objects_and_nvtlosd_fills_their_boxes() {
     init();
-    let config = instance_segmenter_with_class_1_colours("bg-color");
-    let mut h = Harness::new_parse(&format!(
-        "nvtlinfer config-file-path={} ! nvtlosd display-text=false border-width=1",
-        config.display()
-    ));
-    h.set_src_caps_str("video/x-raw,format=RGBx,width=128,height=128,framerate=10/1");
-    let out = h
-        .push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 128 * 128 * 4]))
-        .unwrap();
+    let out = overlaid_black_frame(
+        &instance_segmenter_with_class_1_colours("bg-color"),
+        "display-text=false border-width=1",
+    );
     let colours: Vec<_> = objects_of(&out)
         .iter()
         .map(|o| (o.class_id, o.border_color, o.bg_color))
@@ -242,8 +250,7 @@ fn a_class_bg_color_rides_on_its_objects_and_nvtlosd_fills_their_boxes() {
     );
     // Class 1's box (64, 64, 48, 32) is filled with half-opaque blue over the black frame and
     // framed in green; class 0's box (16, 16, 32, 32) is not filled.
-    let map = out.map_readable().unwrap();
-    let pixel = |x: usize, y: usize| &map[(y * 128 + x) * 4..(y * 128 + x) * 4 + 3];
+    let pixel = |x, y| rgb_at(&out, x, y);
     assert_eq!(pixel(80, 80), [0, 0, 128], "inside class 1's box");
     assert_eq!(pixel(64, 80), [0, 255, 0], "its border");
     assert_eq!(pixel(24, 24), [0, 0, 0], "inside class 0's box");
